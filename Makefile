@@ -1,0 +1,59 @@
+# The two commands a newcomer needs:
+#   make lab    build the local lab (13 systemd containers) and converge site.yml on it
+#   make test   lint + unit tests + every Molecule scenario (what CI runs)
+# Everything else here is a piece of those two.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+SCENARIO ?=
+INVENTORY ?= inventory/lab
+
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv with Ansible, Molecule and the linters
+
+prepare: venv ## Docker engine, host packages and base images (built only when their recipe changed)
+	python -m lab prepare
+
+images: venv ## Rebuild the base images if their recipe changed
+	python -m lab images
+
+lab: prepare ## Create the lab containers and converge site.yml on them, then print the endpoints
+	ansible-playbook -i $(INVENTORY) lab/create.yml
+	ansible-playbook -i $(INVENTORY) site.yml
+	@python -m lab endpoints
+
+lab-down: venv ## Remove the lab containers and network (images, caches and lab secrets stay)
+	ansible-playbook -i $(INVENTORY) lab/destroy.yml
+
+endpoints: venv ## Print where each lab service answers
+	@python -m lab endpoints
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	python -m lab test --stage lint
+
+unit: venv ## Python unit tests
+	python -m lab test --stage unit
+
+test: venv ## Lint, unit tests and every Molecule scenario (SCENARIO=name runs one scenario)
+	python -m lab test $(if $(SCENARIO),--scenario $(SCENARIO))
+
+test-all: test ## Same as test: every scenario runs in CI
+
+clean: lab-down ## Remove the lab, the lab state and the virtualenv
+	rm -rf .lab $(VENV)

@@ -1,0 +1,66 @@
+"""python -m lab {prepare,engine,images,endpoints,test}: the steps behind `make lab` and `make test`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lab import docker, endpoints, host, images, state, testrun
+
+
+def _images(releases: list[str] | None, builder: str, force: bool) -> None:
+    for release in releases or [os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"]:
+        built = images.ensure_base_image(release, builder=builder, force=force)
+        print(f"{images.BASE_REPOSITORY}:{release}: {'built' if built else 'up to date'}")
+    built = images.ensure_apt_cache_image(force=force)
+    print(f"{images.APT_CACHE_IMAGE}: {'built' if built else 'up to date'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    builder = os.environ.get("LAB_IMAGE_BUILDER", "auto")
+
+    sub.add_parser("prepare", help="engine + host packages + images: everything the lab and the tests need")
+    sub.add_parser("engine", help="make sure a Docker engine answers (installs docker.io on Debian as root)")
+    p_images = sub.add_parser("images", help="build the base images and the apt cache image if their recipe changed")
+    p_images.add_argument(
+        "--release",
+        action="append",
+        choices=images.RELEASES,
+        help="Debian release to build (repeatable; default: $LAB_DEBIAN_RELEASE or trixie)",
+    )
+    p_images.add_argument("--builder", default=builder, choices=("auto", "mmdebstrap", "dockerfile"))
+    p_images.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
+    p_end = sub.add_parser("endpoints", help="print where each lab service answers")
+    p_end.add_argument("--lab", default=os.environ.get("LAB_NAME", "horilla-lab"))
+    p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
+    p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
+    p_test.add_argument(
+        "--stage", action="append", choices=("lint", "unit", "molecule"), help="run only these stages (repeatable)"
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "prepare":
+            print(f"docker engine: {docker.ensure_engine()}")
+            installed = host.ensure_packages()
+            print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
+            _images(None, builder, False)
+        elif args.command == "engine":
+            print(f"docker engine: {docker.ensure_engine()}")
+        elif args.command == "images":
+            _images(args.release, args.builder, args.force)
+        elif args.command == "endpoints":
+            print(endpoints.render(state.load(args.lab)))
+        elif args.command == "test":
+            return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
+    except (docker.EngineError, host.HostError, FileNotFoundError, ValueError) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Where each service of a lab answers, checked with a TCP connect from this machine."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from lab.state import LabState
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    group: str
+    what: str
+    url: str  # "{host}" is replaced by the host's address, "{vip}" by the virtual IP
+    port: int
+    per_host: bool = True
+
+
+# One row per service the roles deploy (shared/DESIGN.md "Ports"). A row whose port
+# does not answer is printed as such: nothing claims a service that is not there.
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("loadbalancers", "Horilla (through the VIP)", "https://{vip}/", 443, per_host=False),
+    Endpoint("loadbalancers", "HAProxy stats and /metrics (auth)", "http://{host}:8404/stats", 8404),
+    Endpoint(
+        "loadbalancers",
+        "Postgres primary / replicas (through the VIP)",
+        "postgresql://{vip}:5000 and :5001",
+        5000,
+        per_host=False,
+    ),
+    Endpoint("app", "gunicorn (Horilla)", "http://{host}:8000/health/", 8000),
+    Endpoint("postgres", "Patroni REST API", "http://{host}:8008/cluster", 8008),
+    Endpoint("etcd", "etcd client", "http://{host}:2379/health", 2379),
+    Endpoint("redis", "Redis", "redis://{host}:6379", 6379),
+    Endpoint("sentinel", "Redis Sentinel", "redis://{host}:26379", 26379),
+    Endpoint("elasticsearch", "Elasticsearch", "https://{host}:9200/_cluster/health", 9200),
+    Endpoint("monitoring", "Prometheus", "http://{host}:9090/", 9090),
+    Endpoint("monitoring", "Alertmanager", "http://{host}:9093/", 9093),
+    Endpoint("monitoring", "Grafana", "http://{host}:3000/", 3000),
+    Endpoint("monitoring", "blackbox_exporter", "http://{host}:9115/", 9115),
+    Endpoint("all", "node_exporter", "http://{host}:9100/metrics", 9100),
+)
+
+
+def answers(address: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def rows(state: LabState) -> list[tuple[str, str, str]]:
+    """(what, url, status) for every endpoint whose group exists in the lab."""
+    out: list[tuple[str, str, str]] = []
+    vip = state.vars.get("vip")
+    for ep in ENDPOINTS:
+        hosts = list(state.hosts.values()) if ep.group == "all" else state.group(ep.group)
+        if not hosts:
+            continue
+        if not ep.per_host:
+            if not vip:
+                continue
+            ok = answers(vip, ep.port)
+            out.append((ep.what, ep.url.format(vip=vip), "answers" if ok else "not deployed"))
+            continue
+        up = [h for h in hosts if answers(h.address, ep.port)]
+        sample = ep.url.format(host=hosts[0].address, vip=vip)
+        where = f"{sample}  ({', '.join(h.name for h in hosts)})" if len(hosts) > 1 else sample
+        status = f"answers on {len(up)}/{len(hosts)}" if up else "not deployed"
+        out.append((ep.what, where, status))
+    return out
+
+
+def render(state: LabState) -> str:
+    table = rows(state)
+    width = max(len(r[0]) for r in table) if table else 0
+    lines = [f"Lab {state.name}: {len(state.hosts)} hosts on Docker network {state.network}"]
+    lines += [f"  {what:<{width}}  {url}  [{status}]" for what, url, status in table]
+    return "\n".join(lines)

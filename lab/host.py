@@ -1,0 +1,49 @@
+"""Debian packages the build machine needs (lab/host-packages.txt)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+PACKAGES_FILE = Path(__file__).resolve().parent / "host-packages.txt"
+
+
+class HostError(RuntimeError):
+    """Packages are missing and cannot be installed from here."""
+
+
+def required_packages(path: Path = PACKAGES_FILE) -> list[str]:
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line)
+    return names
+
+
+def missing_packages(names: list[str]) -> list[str]:
+    if not shutil.which("dpkg-query"):
+        return names
+    missing = []
+    for name in names:
+        probe = subprocess.run(
+            ["dpkg-query", "-W", "-f=${db:Status-Status}", name], capture_output=True, text=True, check=False
+        )
+        if probe.stdout.strip() != "installed":
+            missing.append(name)
+    return missing
+
+
+def ensure_packages() -> list[str]:
+    """Install what is missing on Debian as root; returns what was installed."""
+    missing = missing_packages(required_packages())
+    if not missing:
+        return []
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise HostError(f"missing packages on this machine: {' '.join(missing)} (install them, then retry)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+    return missing

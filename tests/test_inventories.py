@@ -1,0 +1,91 @@
+"""The lab topology matches shared/DESIGN.md, and Molecule scenarios cannot collide."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+DESIGN_GROUPS = {
+    "loadbalancers": ["lb1", "lb2"],
+    "app": ["app1", "app2", "app3"],
+    "postgres": ["db1", "db2"],
+    "etcd": ["db1", "db2", "mon1"],
+    "redis": ["redis1", "redis2"],
+    "sentinel": ["redis1", "redis2", "mon1"],
+    "elasticsearch": ["es1", "es2", "es3"],
+    "monitoring": ["mon1"],
+    "backup": ["mon1"],
+}
+
+
+def inventory(path: Path) -> dict:
+    out = subprocess.run(
+        ["ansible-inventory", "-i", str(path), "--list"], check=True, capture_output=True, text=True, cwd=PROJECT
+    ).stdout
+    return json.loads(out)
+
+
+def members(inv: dict, group: str) -> set[str]:
+    hosts = set(inv.get(group, {}).get("hosts", []))
+    for child in inv.get(group, {}).get("children", []):
+        hosts |= members(inv, child)
+    return hosts
+
+
+def test_lab_inventory_has_the_design_topology():
+    inv = inventory(PROJECT / "inventory" / "lab")
+    for group, hosts in DESIGN_GROUPS.items():
+        assert members(inv, group) == set(hosts), group
+    assert len(members(inv, "lab")) == 13
+
+
+def octets(hosts_file: Path) -> dict[str, int]:
+    found: dict[str, int] = {}
+
+    def walk(node):
+        if not isinstance(node, dict):
+            return
+        for name, hostvars in (node.get("hosts") or {}).items():
+            if hostvars and "lab_host_octet" in hostvars:
+                found[name] = hostvars["lab_host_octet"]
+        for child in (node.get("children") or {}).values():
+            walk(child)
+
+    walk(yaml.safe_load(hosts_file.read_text())["all"])
+    return found
+
+
+HOSTS_FILES = [PROJECT / "inventory" / "lab" / "hosts.yml", *sorted(PROJECT.glob("molecule/*/inventory/hosts.yml"))]
+
+
+@pytest.mark.parametrize("hosts_file", HOSTS_FILES, ids=lambda p: str(p.relative_to(PROJECT)))
+def test_every_lab_host_has_a_unique_address(hosts_file):
+    found = octets(hosts_file)
+    inv = inventory(hosts_file.parent)
+    assert set(found) == members(inv, "lab"), "every lab host needs lab_host_octet exactly once"
+    assert len(set(found.values())) == len(found), "two hosts share an address"
+    assert all(2 <= o <= 254 and o != 100 for o in found.values()), ".1 is the gateway, .100 the VIP"
+
+
+def test_scenarios_use_distinct_subnets():
+    """Scenarios may run side by side (and beside `make lab`): their networks must not overlap."""
+    prefixes = {"make lab": "172.30.0"}
+    for molecule_yml in sorted(PROJECT.glob("molecule/*/molecule.yml")):
+        env = (yaml.safe_load(molecule_yml.read_text()).get("ansible") or {}).get("env") or {}
+        prefix = env.get("LAB_SUBNET_PREFIX")
+        assert prefix and re.fullmatch(r"\d+\.\d+\.\d+", prefix), f"{molecule_yml}: set ansible.env.LAB_SUBNET_PREFIX"
+        assert prefix not in prefixes.values(), f"{molecule_yml} reuses {prefix}"
+        prefixes[molecule_yml.parent.name] = prefix
+
+
+def test_scenarios_share_the_lab_group_vars():
+    """One lab definition: scenario inventories link the lab's group_vars, never copy them."""
+    for inv in sorted(PROJECT.glob("molecule/*/inventory")):
+        link = inv / "group_vars"
+        assert link.is_symlink(), f"{link} must be a link to inventory/lab/group_vars"
+        assert link.resolve() == (PROJECT / "inventory" / "lab" / "group_vars").resolve()

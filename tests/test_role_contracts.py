@@ -1,0 +1,80 @@
+"""Every role keeps the house contract of shared/STYLE.md.
+
+defaults/main.yml and meta/argument_specs.yml must agree (same variables, same
+defaults), every public variable carries the role's prefix, internal variables in
+vars/ start with an underscore, the preflight entry point validates the same options
+as main, and tasks/main.yml runs preflight first.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
+ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks" / "main.yml").exists())
+
+
+def load(path: Path):
+    with path.open() as fh:
+        return yaml.safe_load(fh) or {}
+
+
+@pytest.fixture(params=ROLES)
+def role(request) -> Path:
+    return ROLES_DIR / request.param
+
+
+def test_there_are_roles():
+    assert "common" in ROLES
+    assert "node_exporter" in ROLES
+
+
+def test_defaults_and_argument_specs_agree(role):
+    defaults = load(role / "defaults" / "main.yml")
+    specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
+    options = specs["main"]["options"]
+    assert sorted(defaults) == sorted(options), "variables in defaults/ and argument_specs differ"
+    for name, value in defaults.items():
+        assert "default" in options[name], f"{name} has no default in argument_specs"
+        assert options[name]["default"] == value, f"{name}: defaults/ and argument_specs disagree"
+        assert options[name].get("description"), f"{name} has no description"
+        assert "type" in options[name], f"{name} has no type"
+
+
+def test_preflight_validates_the_same_options(role):
+    specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
+    assert "preflight" in specs, "no preflight entry point: `include_role: tasks_from: preflight` would skip validation"
+    assert specs["preflight"]["options"] == specs["main"]["options"]
+
+
+def test_public_variables_carry_the_role_prefix(role):
+    for name in load(role / "defaults" / "main.yml"):
+        assert name.startswith(f"{role.name}_"), name
+
+
+def test_internal_variables_start_with_underscore(role):
+    path = role / "vars" / "main.yml"
+    if not path.exists():
+        pytest.skip("role has no vars/")
+    for name in load(path):
+        assert name.startswith(f"_{role.name}_"), name
+
+
+def test_main_runs_preflight_first(role):
+    tasks = load(role / "tasks" / "main.yml")
+    first = tasks[0]
+    target = first.get("ansible.builtin.import_tasks") or first.get("ansible.builtin.include_tasks")
+    assert target in ("preflight.yml", {"file": "preflight.yml"}), first
+
+
+def test_templates_carry_the_ansible_managed_header(role):
+    for template in (role / "templates").glob("*.j2") if (role / "templates").exists() else []:
+        head = template.read_text().splitlines()[:3]
+        if template.suffix == ".j2" and template.stem.endswith((".json", ".prom")):
+            continue  # formats without comments, or a metrics file whose header is HELP/TYPE
+        assert any("ansible_managed" in line for line in head), template.name
+
+
+def test_role_has_readme(role):
+    assert (role / "README.md").exists()
