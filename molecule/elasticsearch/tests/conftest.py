@@ -6,16 +6,23 @@ network, verified against the CA the role created, as any client would talk to t
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 import requests
 
 from lab import testing
+from lab.state import PROJECT_DIR
 
-SECRETS = Path(__file__).resolve().parent.parent / "inventory" / ".secrets"
+SCENARIO = Path(__file__).resolve().parent.parent
+SECRETS = SCENARIO / "inventory" / ".secrets"
 CA = SECRETS / "elasticsearch-ca" / "ca.crt"
 NODES = ("es1", "es2", "es3")
 USERS = {
@@ -74,3 +81,38 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:
     return Cluster()
+
+
+def search_playbook(extra_vars: dict[str, Any], log: IO[str], tags: str = "elasticsearch") -> subprocess.Popen:
+    """Start playbooks/search.yml on this scenario's hosts, as an operator would run it."""
+    address = testing.lab().host("es1").address
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"),
+        LAB_NAME=testing.lab().name,
+        LAB_SUBNET_PREFIX=address.rsplit(".", 1)[0],
+        ANSIBLE_NOCOLOR="1",
+    )
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "--inventory",
+            str(SCENARIO / "inventory"),
+            "--tags",
+            tags,
+            "--extra-vars",
+            json.dumps(extra_vars),
+            str(PROJECT_DIR / "playbooks" / "search.yml"),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def search_playbook_runner():
+    """search_playbook, for tests (test modules here are not a package and cannot import it)."""
+    return search_playbook

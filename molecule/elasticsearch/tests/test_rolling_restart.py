@@ -8,17 +8,10 @@ than one node missing, never red, every node restarted exactly once, one after t
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
-
-from lab import testing
-from lab.state import PROJECT_DIR
 
 SCENARIO = Path(__file__).resolve().parent.parent
 CHANGE = {"elasticsearch_extra_config": {"indices.memory.index_buffer_size": "15%"}}
@@ -29,33 +22,11 @@ def _jvm_start_times(cluster) -> dict[str, int]:
     return {n["name"]: n["jvm"]["start_time_in_millis"] for n in nodes}
 
 
-def test_config_change_restarts_one_node_at_a_time(cluster, tmp_path):
+def test_config_change_restarts_one_node_at_a_time(cluster, tmp_path, search_playbook_runner):
     cluster.wait_for_green()
     before = _jvm_start_times(cluster)
-    address = testing.lab().host("es1").address
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"),
-        LAB_NAME=testing.lab().name,
-        LAB_SUBNET_PREFIX=address.rsplit(".", 1)[0],
-    )
     log = (tmp_path / "ansible-playbook.log").open("w+")
-    playbook = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "--inventory",
-            str(SCENARIO / "inventory"),
-            "--tags",
-            "elasticsearch",
-            "--extra-vars",
-            json.dumps(CHANGE),
-            str(PROJECT_DIR / "playbooks" / "search.yml"),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    playbook = search_playbook_runner(CHANGE, log)
     fewest_nodes, statuses = 3, set()
     deadline = time.monotonic() + 900
     while playbook.poll() is None:
