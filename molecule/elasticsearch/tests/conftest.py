@@ -83,7 +83,9 @@ def cluster() -> Cluster:
     return Cluster()
 
 
-def search_playbook(extra_vars: dict[str, Any], log: IO[str], tags: str = "elasticsearch") -> subprocess.Popen:
+def search_playbook(
+    extra_vars: dict[str, Any], log: IO[str], tags: str = "elasticsearch", limit: str = "all"
+) -> subprocess.Popen:
     """Start playbooks/search.yml on this scenario's hosts, as an operator would run it."""
     address = testing.lab().host("es1").address
     env = dict(
@@ -100,6 +102,8 @@ def search_playbook(extra_vars: dict[str, Any], log: IO[str], tags: str = "elast
             str(SCENARIO / "inventory"),
             "--tags",
             tags,
+            "--limit",
+            limit,
             "--extra-vars",
             json.dumps(extra_vars),
             str(PROJECT_DIR / "playbooks" / "search.yml"),

@@ -1,13 +1,14 @@
 """A configuration change restarts the nodes one at a time and the cluster never goes red.
 
-Runs the search tier's playbook, as an operator would, with one more elasticsearch.yml
-setting for every node, while this test watches the cluster from outside: never more
-than one node missing, never red, every node restarted exactly once, one after the other.
+Runs the search tier's playbook on two of the three nodes (two are enough to see "one
+at a time", and a third restart would only lengthen the scenario), as an operator
+would, with one more elasticsearch.yml setting, while this test watches the cluster
+from outside: never more than one node missing, never red, each changed node restarted
+once, one after the other, and the node outside the run left alone.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import requests
 
 SCENARIO = Path(__file__).resolve().parent.parent
 CHANGE = {"elasticsearch_extra_config": {"indices.memory.index_buffer_size": "15%"}}
+CHANGED = ("es1", "es2")
 
 
 def _jvm_start_times(cluster) -> dict[str, int]:
@@ -26,7 +28,7 @@ def test_config_change_restarts_one_node_at_a_time(cluster, tmp_path, search_pla
     cluster.wait_for_green()
     before = _jvm_start_times(cluster)
     log = (tmp_path / "ansible-playbook.log").open("w+")
-    playbook = search_playbook_runner(CHANGE, log)
+    playbook = search_playbook_runner(CHANGE, log, limit=",".join(CHANGED))
     fewest_nodes, statuses = 3, set()
     deadline = time.monotonic() + 900
     while playbook.poll() is None:
@@ -45,12 +47,12 @@ def test_config_change_restarts_one_node_at_a_time(cluster, tmp_path, search_pla
 
     after = _jvm_start_times(cluster)
     assert cluster.health("es1")["status"] == "green"
-    assert all(after[n] > before[n] for n in cluster.nodes), "every node's JVM must have restarted"
+    assert all(after[n] > before[n] for n in CHANGED), "every changed node's JVM must have restarted"
+    assert all(after[n] == before[n] for n in cluster.nodes if n not in CHANGED), "an unchanged node restarted"
     assert fewest_nodes == 2, "exactly one node at a time may be away"
     assert "red" not in statuses
-    restarted = sorted(cluster.nodes, key=after.get)
-    # Each node restarted only after the one before it was back and the cluster green,
-    # which takes seconds: the JVM start times are well apart.
-    gaps = [(after[b] - after[a]) / 1000 for a, b in itertools.pairwise(restarted)]
-    assert min(gaps) > 5, gaps
-    print(f"rolling restart order {restarted}, seconds between JVM starts {gaps}")
+    first, second = sorted(CHANGED, key=after.get)
+    # The second node restarted only after the first was back and the cluster green.
+    gap = (after[second] - after[first]) / 1000
+    assert gap > 5, gap
+    print(f"rolling restart: {first} then {second}, {gap:.1f} s between their JVM starts")
