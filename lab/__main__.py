@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import docker, endpoints, host, images, state, testrun
+from lab import docker, elasticsearch, endpoints, host, images, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             installed = host.ensure_packages()
             print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
             _images(None, builder, False)
+            release = os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"
+            for line in elasticsearch.prepare(f"{images.BASE_REPOSITORY}:{release}"):
+                print(line)
         elif args.command == "engine":
             print(f"docker engine: {docker.ensure_engine()}")
         elif args.command == "images":
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(endpoints.render(state.load(args.lab)))
         elif args.command == "test":
             return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
-    except (docker.EngineError, host.HostError, FileNotFoundError, ValueError) as exc:
+    except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
     return 0
