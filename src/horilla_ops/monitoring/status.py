@@ -349,12 +349,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        reported = None
         while True:
             started = time.monotonic()
             state, _ = cycle(prom, settings)
             write_state(state_file, state)
-            if not state["ok"]:
-                print(f"horilla-monitor: {state.get('error') or state.get('problems')}", file=sys.stderr, flush=True)
+            # The journal gets a line when the verdict changes, not every cycle.
+            verdict = state.get("error") or state.get("problems") or "OK"
+            if verdict != reported:
+                print(f"horilla-monitor: {verdict}", file=sys.stderr, flush=True)
+                reported = verdict
             time.sleep(max(1.0, settings.check_interval - (time.monotonic() - started)))
 
     state, status = cycle(prom, settings)
