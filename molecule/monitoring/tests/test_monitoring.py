@@ -259,14 +259,21 @@ def test_test_alerts_reach_every_configured_channel(host):
     result = host.run("horilla-test-alerts --timeout 60 --resolve")
     assert result.rc == 0, result.stdout + result.stderr
     assert "webhook" in result.stdout and "delivered" in result.stdout
+    assert "msteams" in result.stdout if native_teams(host) else "msteams" not in result.stdout
     received = sink_notifications()[before:]
     severities = {
         a["labels"]["severity"]
         for n in received
+        if n["path"] == "/alerts"
         for a in n["payload"]["alerts"]
         if a["labels"]["alertname"] == "HorillaTestAlert"
     }
     assert severities == {"critical", "warning", "info"}
+
+
+def native_teams(host) -> bool:
+    """Alertmanager >= 0.26 (Debian 13) has a Teams receiver; 0.25 goes through the relay."""
+    return int(host.check_output("cut -d. -f1 /etc/debian_version")) >= 13
 
 
 def sink_notifications() -> list[dict]:
@@ -275,8 +282,9 @@ def sink_notifications() -> list[dict]:
 
 
 def notification_of(alertname: str, status: str, after: float) -> dict | None:
+    """The first Alertmanager webhook notification about alertname in status, received after a time."""
     for n in sink_notifications():
-        if n["received_at"] < after or n["payload"]["status"] != status:
+        if n["path"] != "/alerts" or n["received_at"] < after or n["payload"]["status"] != status:
             continue
         for alert in n["payload"]["alerts"]:
             if alert["labels"]["alertname"] == alertname and alert["status"] == status:
@@ -301,6 +309,17 @@ def test_alert_drill_app_down_is_delivered_and_resolved(host, targets_up):
                 for a in n["payload"]["alerts"]:
                     if a["labels"].get("severity") == "critical" and a["labels"]["alertname"] != "HorillaTestAlert":
                         first_critical.setdefault(a["labels"]["alertname"], n["received_at"] - failed_at)
+        # Teams got it too: natively, or through the relay on Alertmanager 0.25.
+        teams = wait_for(
+            "HorillaApplicationDown in a Teams message",
+            lambda: [
+                n
+                for n in sink_notifications()
+                if n["path"] == "/teams" and n["received_at"] >= failed_at and "HorillaApplicationDown" in json.dumps(n)
+            ],
+            timeout=30,
+        )
+        assert teams[0]["payload"].get("@type") == "MessageCard" or "attachments" in teams[0]["payload"]
         # The status command sees the outage too.
         down = host.run("horilla-monitor --status")
         assert down.rc == 1
