@@ -32,6 +32,8 @@ REPORT = PROJECT_DIR / "reports" / "drills" / "monitoring.json"
 # Generous ceilings; the target with the scenario's 5 s intervals is 60 s.
 DELIVERY_CEILING_S = 120
 RESOLVED_CEILING_S = 120
+# What the drill did, for the SLA report test after it.
+DRILL: dict[str, float] = {}
 
 
 def mon() -> str:
@@ -339,6 +341,7 @@ def test_alert_drill_app_down_is_delivered_and_resolved(host, targets_up):
         timeout=RESOLVED_CEILING_S + 30,
     )
     resolved_s = resolved["received_at"] - recovered_at
+    DRILL.update(failed_at=failed_at, recovered_at=recovered_at)
 
     settings = yaml.safe_load((Path(__file__).parent.parent / "inventory" / "hosts.yml").read_text())
     mon1_vars = settings["all"]["children"]["lab"]["children"]["monitoring"]["hosts"]["mon1"]
@@ -367,3 +370,27 @@ def test_alert_drill_app_down_is_delivered_and_resolved(host, targets_up):
     )
     assert delivered_s <= DELIVERY_CEILING_S
     assert resolved_s <= RESOLVED_CEILING_S
+
+
+def test_sla_report_shows_the_drill_outage(host):
+    """horilla-sla-report over the last hour, from the real Prometheus data of this lab."""
+    if not DRILL:
+        pytest.skip("the drill did not run")
+    start = datetime.fromtimestamp(DRILL["failed_at"] - 600, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    workdir = host.check_output("mktemp -d -p /var/tmp")
+    host.run_expect([0], f"horilla-sla-report --from {start} --output {workdir}/sla.md")
+    host.run_expect([0], f"horilla-sla-report --from {start} --format html --output {workdir}/sla.html")
+    markdown = host.file(f"{workdir}/sla.md").content_string
+    assert "| Availability | >= 99.99 % |" in markdown and "| NO |" in markdown
+    incidents = re.findall(r"^\| (\d+) \| (\S+ \S+) UTC \| (\S+ \S+) UTC \| (.+) \|$", markdown, re.MULTILINE)
+    assert len(incidents) == 1, markdown
+    began = datetime.strptime(incidents[0][1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    ended = datetime.strptime(incidents[0][2], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    # The SLI sees the outage within a probe and a rule evaluation (5 s each here).
+    assert DRILL["failed_at"] - 1 <= began <= DRILL["failed_at"] + 20
+    assert DRILL["recovered_at"] - 1 <= ended <= DRILL["recovered_at"] + 20
+    assert "| HorillaApplicationDown | critical |" in markdown
+    for plot in ("availability", "latency"):
+        assert host.file(f"{workdir}/sla-{plot}.svg").content_string.startswith("<svg")
+    html = host.file(f"{workdir}/sla.html").content_string
+    assert html.count("<svg") == 2 and "HorillaApplicationDown" in html
