@@ -1,5 +1,6 @@
 """horilla-sla-report: figures from synthetic Prometheus series, and the rendered report."""
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,3 +117,11 @@ def test_month_range_and_times():
     first, following = sla_report.month_range("2026-02")
     assert (first.isoformat(), following.isoformat()) == ("2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00")
     assert sla_report.parse_time("2026-10-15T12:00").tzinfo is UTC
+
+
+def test_durations_in_queries_are_whole_seconds(api: FakeApi, prom: Prometheus):
+    """Prometheus reports its rule interval as a float (5.0); PromQL rejects "5.0s"."""
+    api.groups = [{"name": "horilla-sli", "interval": 5.0}]
+    sla.compute(prom, START, START + 600)
+    queries = [p["query"] for _, p in api.seen if "query" in p]
+    assert queries and not any(re.search(r"\[\d+\.\d+s\]", q) for q in queries), queries

@@ -142,8 +142,9 @@ class SlaReport:
         return out
 
 
-def _step(duration: float, interval: float, points: int = MAX_POINTS) -> float:
-    return max(interval, math.ceil(duration / points))
+def _step(duration: float, interval: float, points: int = MAX_POINTS) -> int:
+    """Whole seconds: PromQL durations take no fractions ("5.0s" is a parse error)."""
+    return max(1, math.ceil(interval), math.ceil(duration / points))
 
 
 def down_periods(points: list[tuple[float, float]], step: float, period_end: float) -> list[Incident]:
