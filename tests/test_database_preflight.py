@@ -1,0 +1,169 @@
+"""The database and load balancer roles refuse bad input in preflight, before any host
+changes, with a message naming the variable or group.
+
+Runs the real playbooks/preflight.yml against an inventory whose hosts are this
+machine (local connection). The one stand-in is fact gathering: a `setup` module in a
+temporary library reports the Debian release under test, so a Debian 11 host can be
+judged without one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+SECRETS = dict.fromkeys(
+    (
+        "postgresql_superuser_password",
+        "postgresql_replication_password",
+        "postgresql_rewind_password",
+        "postgresql_patroni_api_password",
+        "postgresql_app_password",
+        "postgres_exporter_password",
+    ),
+    "x" * 32,
+)
+
+FAKE_SETUP = """#!/usr/bin/python
+import json
+print(json.dumps({"changed": False, "ansible_facts": %s}))
+"""
+
+
+def topology(postgres: list[str], etcd: list[str]) -> dict:
+    hosts = sorted({*postgres, *etcd, "lb1"})
+    octet = {h: 10 + i for i, h in enumerate(hosts)}
+
+    def group(names: list[str]) -> dict:
+        return {"hosts": {n: {"internal_address": f"192.0.2.{octet[n]}"} for n in names}}
+
+    return {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+            "children": {"postgres": group(postgres), "etcd": group(etcd), "loadbalancers": group(["lb1"])},
+        }
+    }
+
+
+def run_preflight(
+    tmp_path: Path,
+    *,
+    postgres: tuple[str, ...] = ("db1", "db2"),
+    etcd: tuple[str, ...] = ("db1", "db2", "mon1"),
+    secrets: dict | None = None,
+    extra_vars: dict | None = None,
+    release: str = "13",
+    playbook: Path = PROJECT / "playbooks" / "preflight.yml",
+) -> subprocess.CompletedProcess:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(topology(list(postgres), list(etcd))))
+    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(SECRETS if secrets is None else secrets))
+    library = tmp_path / "library"
+    library.mkdir()
+    facts = {
+        "distribution": "Debian",
+        "distribution_major_version": release,
+        "distribution_version": f"{release}.1",
+        "default_ipv4": {"address": "192.0.2.250"},
+    }
+    (library / "setup.py").write_text(FAKE_SETUP % json.dumps(json.dumps(facts))[1:-1].replace('\\"', '"'))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_LIBRARY=str(library))
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    argv = ["ansible-playbook", "-i", str(inventory), str(playbook)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(argv, cwd=PROJECT, capture_output=True, text=True, check=False, env=env)
+
+
+def test_good_input_passes(tmp_path):
+    result = run_preflight(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("missing", ["postgresql_replication_password", "postgres_exporter_password"])
+def test_missing_secret_is_named(tmp_path, missing):
+    secrets = {k: v for k, v in SECRETS.items() if k != missing}
+    result = run_preflight(tmp_path, secrets=secrets)
+    assert result.returncode != 0
+    assert f"{missing} is missing or shorter than 16 characters" in result.stdout
+
+
+def test_short_secret_is_named(tmp_path):
+    result = run_preflight(tmp_path, secrets=SECRETS | {"postgresql_superuser_password": "short"})
+    assert result.returncode != 0
+    assert "postgresql_superuser_password is missing or shorter than 16 characters" in result.stdout
+
+
+def test_single_postgres_host_is_refused(tmp_path):
+    result = run_preflight(tmp_path, postgres=("db1",))
+    assert result.returncode != 0
+    assert "The inventory group `postgres` (postgresql_group) has 1 host(s)" in result.stdout
+
+
+@pytest.mark.parametrize("etcd", [("db1", "db2"), ("db1",)])
+def test_even_or_single_etcd_membership_is_refused(tmp_path, etcd):
+    result = run_preflight(tmp_path, etcd=etcd)
+    assert result.returncode != 0
+    assert f"The inventory group `etcd` has {len(etcd)} member(s)" in result.stdout
+
+
+def test_unsafe_etcd_membership_only_by_explicit_choice(tmp_path):
+    result = run_preflight(tmp_path, etcd=("db1", "db2"), extra_vars={"etcd_allow_unsafe_member_count": True})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "etcd_allow_unsafe_member_count is true and `etcd` has 2 member(s)" in result.stdout
+
+
+def test_bad_patroni_timing_is_refused(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_patroni_loop_wait": 10})
+    assert result.returncode != 0
+    assert "loop_wait + 2 * retry_timeout <= ttl" in result.stdout
+
+
+def test_unsupported_debian_release_is_refused_by_the_postgresql_role(tmp_path):
+    playbook = tmp_path / "postgresql-preflight.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Preflight of the postgresql role alone",
+                    "hosts": "postgres",
+                    "tasks": [
+                        {
+                            "name": "Preflight postgresql",
+                            "ansible.builtin.include_role": {"name": "postgresql", "tasks_from": "preflight.yml"},
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    result = run_preflight(tmp_path, release="11", playbook=playbook)
+    assert result.returncode != 0
+    assert "runs Debian 11.1; the postgresql role supports Debian 12 and 13" in result.stdout
+
+
+def test_extra_parameters_may_carry_archiving(tmp_path):
+    archiving = {"archive_mode": "on", "archive_command": "pgbackrest --stanza=horilla archive-push %p"}
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": archiving})
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_extra_parameters_may_not_move_the_port(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": {"port": 5433}})
+    assert result.returncode != 0
+    assert "postgresql_parameters_extra may set port" in result.stdout
+
+
+def test_extra_parameters_must_be_a_dictionary(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": ["archive_mode=on"]})
+    assert result.returncode != 0
+    assert "postgresql_parameters_extra" in result.stdout
