@@ -45,7 +45,8 @@ def recap(output: str) -> str:
 
 def assert_nothing_of_grafana(host) -> None:
     assert not host.package("grafana").is_installed
-    assert not host.file("/etc/apt/sources.list.d/grafana.sources").exists
+    assert not host.file("/etc/apt/sources.list.d/grafana.list").exists
+    assert not host.file("/etc/apt/keyrings/grafana.asc").exists
     assert not host.file("/etc/grafana").exists
     assert not host.socket("tcp://0.0.0.0:3000").is_listening
     assert not host.socket(f"tcp://{testing.lab().host('mon1').address}:3000").is_listening
