@@ -1,4 +1,4 @@
-"""python -m lab {prepare,engine,images,endpoints,test}: the steps behind `make lab` and `make test`."""
+"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test}: the steps of `make lab` and `make test`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import docker, elasticsearch, endpoints, host, images, rules, state, testrun
+from lab import dashboards, docker, elasticsearch, endpoints, host, images, rules, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     p_end = sub.add_parser("endpoints", help="print where each lab service answers")
     p_end.add_argument("--lab", default=os.environ.get("LAB_NAME", "horilla-lab"))
     sub.add_parser("rules", help="validate and unit-test the Prometheus rules with promtool (installs it if missing)")
+    p_dash = sub.add_parser("dashboards", help="generate the Grafana dashboards (roles/grafana/files/dashboards/)")
+    p_dash.add_argument(
+        "--check", action="store_true", help="fail when the committed JSON is not what lab/dashboards.py generates"
+    )
     p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
     p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
     p_test.add_argument(
@@ -62,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
             print(endpoints.render(state.load(args.lab)))
         elif args.command == "rules":
             return rules.check()
+        elif args.command == "dashboards":
+            if args.check:
+                stale = dashboards.stale()
+                print(f"dashboards: {'stale: ' + ' '.join(stale) if stale else 'up to date'}")
+                return 1 if stale else 0
+            changed = dashboards.write()
+            print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
         elif args.command == "test":
             return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
     except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:

@@ -26,6 +26,7 @@ SCENARIO_ORDER = (
     "horilla",
     "loadbalancer",
     "monitoring",
+    "grafana",
     "backup",
     "cluster",
 )
