@@ -88,12 +88,33 @@ for _ in $(seq 60); do curl -s -o /dev/null http://127.0.0.1:8000/health/ && bre
 curl -s -w ' %{http_code}\n' http://127.0.0.1:8000/health/
 curl -s -o /dev/null -w 'login %{http_code}\n' -H 'X-Forwarded-Proto: https' -H 'Host: localhost' http://127.0.0.1:8000/login/
 test "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-Proto: https' -H 'Host: localhost' http://127.0.0.1:8000/login/)" = 200
+# APScheduler threads in the gunicorn processes: upstream starts its schedulers in every
+# worker; with the ops app's guard there must be none.
+scheduler_threads() {
+  local n=0 p
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "$1"; then
+      n=$((n + $(cat "$p"/task/*/comm 2>/dev/null | grep -c '^APScheduler' || true)))
+    fi
+  done
+  echo "$n"
+}
+sleep 3
+echo "APScheduler threads in gunicorn processes: $(scheduler_threads gunicorn)"
 if [ -n "${WITH_OPS:-}" ]; then
+  test "$(scheduler_threads gunicorn)" = 0
   curl -sf -w ' %{http_code}\n' http://127.0.0.1:8000/health/ready/
-  curl -sf http://127.0.0.1:8000/health/detailed/
-  curl -sf http://127.0.0.1:8000/metrics/ | grep -E '^(django_http_requests_total_by_method_total|horilla_health_check_up)' | head -5
-  # The guard: no gunicorn worker may have started an APScheduler thread.
-  ! grep -l "APScheduler" /proc/$(cat /tmp/gunicorn.pid)/task/*/comm 2>/dev/null
+  curl -sf http://127.0.0.1:8000/health/detailed/; echo
+  curl -sf http://127.0.0.1:8000/metrics/ | grep -E '^(horilla_health_check_up|horilla_scheduler_leader|django_http_requests_total_by_method_total)'
+  # The scheduler service: it leads (alone) and starts upstream's import-time schedulers.
+  HORILLA_OPS_SCHEDULER_ROLE=candidate HORILLA_OPS_NODE_NAME=verify $py -m horilla_ops.scheduler &
+  scheduler=$!
+  for _ in $(seq 60); do [ "$(scheduler_threads horilla_ops.scheduler)" -gt 0 ] && break; sleep 1; done
+  echo "APScheduler threads in horilla-scheduler: $(scheduler_threads horilla_ops.scheduler)"
+  test "$(scheduler_threads horilla_ops.scheduler)" -gt 0
+  curl -sf http://127.0.0.1:8000/metrics/ | grep '^horilla_scheduler_leader'
+  grep -h '"this node now runs the scheduled jobs"\|deferred' /var/log/horilla/scheduler.log | tail -2
+  kill "$scheduler"
 fi
 kill "$(cat /tmp/gunicorn.pid)"
 echo VERIFY-OK
