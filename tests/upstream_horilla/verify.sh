@@ -51,10 +51,13 @@ for override in ${REQUIREMENT_OVERRIDES:-}; do
 done
 python3 -m venv /srv/venv
 /srv/venv/bin/pip install -q --upgrade pip wheel
-/srv/venv/bin/pip install -q -r requirements.txt
 if [ -n "${WITH_OPS:-}" ]; then
+  # One resolution, as the role's wheelhouse build does: upstream's Django pin holds
+  # (installed separately, django-redis 7 would pull Django 5.2+).
   cp -a /project /tmp/project && rm -rf /tmp/project/.venv /tmp/project/.lab
-  /srv/venv/bin/pip install -q "/tmp/project[app]"
+  /srv/venv/bin/pip install -q -r requirements.txt "/tmp/project[app]"
+else
+  /srv/venv/bin/pip install -q -r requirements.txt
 fi
 /srv/venv/bin/pip freeze | grep -iE '^(django|psycopg|apscheduler|gunicorn|numpy|pandas|pymupdf|reportlab|pycairo)=='
 cat >.env <<ENV

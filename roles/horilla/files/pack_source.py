@@ -51,7 +51,7 @@ def entries_from_directory(root: Path, includes: list[str]) -> dict[str, tuple[i
             for name in filenames:
                 path = Path(dirpath) / name
                 rel = rel_dir / name
-                if excluded(rel.parts) or path.is_symlink() and not path.exists():
+                if excluded(rel.parts) or (path.is_symlink() and not path.exists()):
                     continue
                 out[str(rel)] = (path.stat().st_mode, path.read_bytes())
     return out
