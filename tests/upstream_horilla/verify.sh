@@ -91,32 +91,39 @@ for _ in $(seq 60); do curl -s -o /dev/null http://127.0.0.1:8000/health/ && bre
 curl -s -w ' %{http_code}\n' http://127.0.0.1:8000/health/
 curl -s -o /dev/null -w 'login %{http_code}\n' -H 'X-Forwarded-Proto: https' -H 'Host: localhost' http://127.0.0.1:8000/login/
 test "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-Proto: https' -H 'Host: localhost' http://127.0.0.1:8000/login/)" = 200
-# APScheduler threads in the gunicorn processes: upstream starts its schedulers in every
-# worker; with the ops app's guard there must be none.
+# Which threads a process that loads Horilla like a gunicorn worker ends up with: upstream
+# starts its APScheduler threads at import; behind the ops app's guard there are none.
 scheduler_threads() {
-  local n=0 p
-  for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "$1"; then
-      n=$((n + $(cat "$p"/task/*/comm 2>/dev/null | grep -c '^APScheduler' || true)))
-    fi
-  done
-  echo "$n"
+  DJANGO_SETTINGS_MODULE=$1 $py - <<'PY'
+import threading
+
+import django
+from django.urls import get_resolver
+
+django.setup()
+get_resolver().url_patterns
+print(sum(t.name == "APScheduler" for t in threading.enumerate()))
+PY
 }
-sleep 3
-echo "APScheduler threads in gunicorn processes: $(scheduler_threads gunicorn)"
+echo "APScheduler threads with horilla.settings: $(scheduler_threads horilla.settings | tail -1)"
 if [ -n "${WITH_OPS:-}" ]; then
-  test "$(scheduler_threads gunicorn)" = 0
+  test "$(scheduler_threads horilla.settings | tail -1)" -gt 0
+  echo "APScheduler threads with horilla_ops.settings: $(scheduler_threads horilla_ops.settings | tail -1)"
+  test "$(scheduler_threads horilla_ops.settings | tail -1)" = 0
   curl -sf -w ' %{http_code}\n' http://127.0.0.1:8000/health/ready/
   curl -sf http://127.0.0.1:8000/health/detailed/; echo
   curl -sf http://127.0.0.1:8000/metrics/ | grep -E '^(horilla_health_check_up|horilla_scheduler_leader|django_http_requests_total_by_method_total)'
-  # The scheduler service: it leads (alone) and starts upstream's import-time schedulers.
+  # The scheduler service leads (alone) and starts the schedulers it held back.
   HORILLA_OPS_SCHEDULER_ROLE=candidate HORILLA_OPS_NODE_NAME=verify $py -m horilla_ops.scheduler &
   scheduler=$!
-  for _ in $(seq 180); do [ "$(scheduler_threads horilla_ops.scheduler)" -gt 0 ] && break; sleep 1; done
-  echo "APScheduler threads in horilla-scheduler: $(scheduler_threads horilla_ops.scheduler)"
-  cat /var/log/horilla/scheduler.log
-  test "$(scheduler_threads horilla_ops.scheduler)" -gt 0
-  curl -sf http://127.0.0.1:8000/metrics/ | grep '^horilla_scheduler_leader'
+  for _ in $(seq 180); do grep -q 'now runs the scheduled jobs' /var/log/horilla/scheduler.log 2>/dev/null && break; sleep 1; done
+  grep -h 'scheduler candidate ready\|now runs the scheduled jobs' /var/log/horilla/scheduler.log
+  # The web process reports the leader from PostgreSQL's lock table (its node name differs).
+  HORILLA_OPS_NODE_NAME=verify DJANGO_SETTINGS_MODULE=horilla_ops.settings $py -c '
+import django; django.setup()
+from horilla_ops.health.views import scheduler_holder
+print("scheduler lock holder:", scheduler_holder())' | tail -1 | tee /tmp/holder
+  grep -q 'holder: verify' /tmp/holder
   kill "$scheduler"
 fi
 kill "$(cat /tmp/gunicorn.pid)"
