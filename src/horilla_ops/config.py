@@ -56,6 +56,16 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}: {raw!r} is not a number") from None
 
 
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from None
+
+
 @dataclass(frozen=True)
 class OpsConfig:
     node_name: str = field(default_factory=socket.gethostname)
@@ -108,16 +118,16 @@ class OpsConfig:
             redis_master=env.get("HORILLA_OPS_REDIS_MASTER") or defaults.redis_master,
             redis_password=env.get("HORILLA_OPS_REDIS_PASSWORD", ""),
             redis_sentinel_password=env.get("HORILLA_OPS_REDIS_SENTINEL_PASSWORD", ""),
-            redis_db=int(_number(env, "HORILLA_OPS_REDIS_DB", defaults.redis_db)),
+            redis_db=_integer(env, "HORILLA_OPS_REDIS_DB", defaults.redis_db),
             ready_checks=checks,
-            db_connect_timeout=int(_number(env, "HORILLA_OPS_DB_CONNECT_TIMEOUT", defaults.db_connect_timeout)),
-            db_conn_max_age=int(_number(env, "HORILLA_OPS_DB_CONN_MAX_AGE", defaults.db_conn_max_age)),
+            db_connect_timeout=_integer(env, "HORILLA_OPS_DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
+            db_conn_max_age=_integer(env, "HORILLA_OPS_DB_CONN_MAX_AGE", defaults.db_conn_max_age),
             migrations_cache_seconds=_number(
                 env, "HORILLA_OPS_MIGRATIONS_CACHE_SECONDS", defaults.migrations_cache_seconds
             ),
             media_root=env.get("HORILLA_OPS_MEDIA_ROOT", ""),
             static_root=env.get("HORILLA_OPS_STATIC_ROOT", ""),
-            scheduler_lock_id=int(_number(env, "HORILLA_OPS_SCHEDULER_LOCK_ID", defaults.scheduler_lock_id)),
+            scheduler_lock_id=_integer(env, "HORILLA_OPS_SCHEDULER_LOCK_ID", defaults.scheduler_lock_id),
             scheduler_lease_seconds=_number(
                 env, "HORILLA_OPS_SCHEDULER_LEASE_SECONDS", defaults.scheduler_lease_seconds
             ),

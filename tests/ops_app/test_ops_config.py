@@ -19,6 +19,10 @@ def test_defaults_are_safe():
     assert config.scheduler_lock_id == DEFAULT_SCHEDULER_LOCK_ID < 2**63
 
 
+def test_a_large_lock_id_keeps_every_bit():
+    assert OpsConfig.from_environ({"HORILLA_OPS_SCHEDULER_LOCK_ID": "9007199254740993"}).scheduler_lock_id == 2**53 + 1
+
+
 def test_sentinels_and_networks_are_parsed():
     config = OpsConfig.from_environ(
         {
@@ -45,6 +49,7 @@ def test_sentinels_and_networks_are_parsed():
         ("HORILLA_OPS_INTERNAL_NETWORKS", "10.0.0.0/33", "HORILLA_OPS_INTERNAL_NETWORKS"),
         ("HORILLA_OPS_READY_CHECKS", "database,coffee", "unknown check"),
         ("HORILLA_OPS_SCHEDULER_LEASE_SECONDS", "ten", "is not a number"),
+        ("HORILLA_OPS_REDIS_DB", "0.5", "is not an integer"),
     ],
 )
 def test_bad_values_name_the_variable(variable, value, message):
