@@ -126,7 +126,14 @@ def run_cache_playbook() -> dict:
 
     Returns the PLAY RECAP figures per host and the run's wall time.
     """
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"), LAB_NAME=testing.lab().name)
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"),
+        LAB_NAME=testing.lab().name,
+        # Molecule forces colours; the recap is parsed below.
+        ANSIBLE_FORCE_COLOR="false",
+        ANSIBLE_NOCOLOR="true",
+    )
     # The scenario inventory's addresses come from the lab subnet; Molecule sets it.
     env.setdefault("LAB_SUBNET_PREFIX", address(redis_hosts()[0]).rsplit(".", 1)[0])
     started = time.monotonic()
