@@ -121,7 +121,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
     raise AssertionError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
 
 
-def run_cache_playbook() -> dict:
+def run_cache_playbook(*args: str) -> dict:
     """Run playbooks/cache.yml on the scenario (the roles, as site.yml runs them).
 
     Returns the PLAY RECAP figures per host and the run's wall time.
@@ -138,7 +138,7 @@ def run_cache_playbook() -> dict:
     env.setdefault("LAB_SUBNET_PREFIX", address(redis_hosts()[0]).rsplit(".", 1)[0])
     started = time.monotonic()
     run = subprocess.run(
-        ["ansible-playbook", "-i", str(SCENARIO_DIR / "inventory"), str(PROJECT_DIR / "playbooks" / "cache.yml")],
+        ["ansible-playbook", "-i", str(SCENARIO_DIR / "inventory"), str(PROJECT_DIR / "playbooks/cache.yml"), *args],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,

@@ -10,6 +10,9 @@ hidden. The old primary's container is started again and must rejoin as a replic
 the cache playbook re-runs and must change nothing: same primary, the Sentinels' learned
 state (IDs, epoch, peers) intact, changed=0.
 
+A last test stops every Sentinel and re-runs the redis role: it must find the promoted
+primary by asking the servers, and still change nothing.
+
 Figures go to reports/drills/redis.json. Asserted ceilings are generous (30 s to write
 again, per the issue); the target is 10 s.
 """
@@ -288,3 +291,41 @@ def test_failover_drill():
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["summary"], indent=2))
+
+
+def test_rerun_without_sentinels_keeps_the_promoted_primary():
+    """With every Sentinel down, the redis role asks the servers and still demotes no one.
+
+    The promoted primary must not be the first Redis host (the one a fresh cluster
+    starts with), else there is nothing to get wrong: a planned SENTINEL FAILOVER
+    moves it first when needed.
+    """
+    first, *_ = redis_lab.redis_hosts()
+    if redis_lab.primary() == first:
+        planner = redis_lab.sentinel(redis_lab.sentinel_hosts()[-1])
+        planner.execute_command("SENTINEL", "FAILOVER", redis_lab.MASTER_NAME)
+        redis_lab.wait_for(f"a planned failover away from {first}", lambda: redis_lab.primary() != first, timeout=30)
+    promoted = redis_lab.primary()
+    redis_lab.wait_for(
+        f"{promoted} streaming to its replicas",
+        lambda: redis_lab.server(promoted).info("replication")["connected_slaves"] == len(redis_lab.redis_hosts()) - 1,
+        timeout=60,
+    )
+    sentinels = redis_lab.sentinel_hosts()
+    for name in sentinels:
+        testing.host(name).run_expect([0], "systemctl stop redis-sentinel")
+    try:
+        rerun = redis_lab.run_cache_playbook("--tags", "redis")
+        assert all(s["changed"] == 0 for s in rerun["stats"].values()), rerun["output"]
+        for name in redis_lab.redis_hosts():
+            info = redis_lab.server(name).info("replication")
+            if name == promoted:
+                assert info["role"] == "master", name
+            else:
+                assert (info["role"], info["master_host"]) == ("slave", redis_lab.address(promoted)), name
+    finally:
+        for name in sentinels:
+            testing.host(name).run_expect([0], "systemctl start redis-sentinel")
+    redis_lab.wait_for(
+        "the Sentinels agreeing again", lambda: set(redis_lab.sentinel_views().values()) == {promoted}, 60
+    )
