@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
     p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
+    p_test.add_argument("--all", action="store_true", help="every scenario, also those make test leaves out")
     p_test.add_argument(
         "--stage", action="append", choices=("lint", "unit", "molecule"), help="run only these stages (repeatable)"
     )
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             changed = dashboards.write()
             print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
         elif args.command == "test":
-            return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
+            return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")), args.all)
     except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
