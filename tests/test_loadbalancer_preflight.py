@@ -32,4 +32,3 @@ def test_the_vip_is_required(tmp_path):
     result = run_preflight(tmp_path, secrets={k: v for k, v in SECRETS.items() if k != "horilla_vip"})
     assert result.returncode != 0
     assert "keepalived_virtual_ip must be an IPv4 address" in result.stdout
-
