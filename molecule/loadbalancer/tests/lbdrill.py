@@ -47,7 +47,7 @@ def address(name: str) -> str:
 @cache
 def ca_file() -> str:
     """The load balancers' self-signed certificate, trusted for the VIP (its SAN)."""
-    pem = testing.host(lbs()[0]).check_output("cat /etc/haproxy/tls/self-signed.crt")
+    pem = testing.host(lbs()[0]).check_output("openssl x509 -in /etc/haproxy/tls/horilla.pem")
     path = Path(tempfile.gettempdir()) / f"{testing.lab().name}-ca.pem"
     path.write_text(pem + "\n")
     return str(path)

@@ -81,6 +81,18 @@ def test_stats_refuse_clients_outside_the_inventory(host):
         requests.get(f"http://{lb.address(me(host))}:8404/metrics", timeout=5, auth=("monitor", "x"))
 
 
+def test_every_load_balancer_presents_the_same_certificate(host):
+    fingerprints = {
+        name: testing.host(name).check_output("openssl x509 -in /etc/haproxy/tls/horilla.pem -noout -fingerprint")
+        for name in lb.lbs()
+    }
+    assert len(set(fingerprints.values())) == 1, fingerprints
+    served = host.check_output(
+        f"echo | openssl s_client -connect {lb.address(me(host))}:443 2>/dev/null | openssl x509 -noout -fingerprint"
+    )
+    assert served == fingerprints[me(host)]
+
+
 def test_runtime_api_answers_root(host):
     info = lb.runtime(me(host), "show info")
     assert re.search(r"^Name: HAProxy$", info, re.M)
@@ -143,10 +155,10 @@ def test_internal_app_endpoints_are_not_published():
 
 def test_cookie_keeps_a_client_on_its_node():
     session = requests.Session()
-    session.verify = lb.ca_file()
-    node = session.get(lb.https("/"), timeout=10).cookies["HORILLA_LB"]
+    # verify per request: a session-wide one loses to $REQUESTS_CA_BUNDLE in requests.
+    node = session.get(lb.https("/"), timeout=10, verify=lb.ca_file()).cookies["HORILLA_LB"]
     for _ in range(6):
-        response = session.get(lb.https("/"), timeout=10)
+        response = session.get(lb.https("/"), timeout=10, verify=lb.ca_file())
         assert response.status_code == 200
         assert "Set-Cookie" not in response.headers, "the cookie is set once, then honoured"
     assert session.cookies["HORILLA_LB"] == node
