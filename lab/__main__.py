@@ -1,4 +1,4 @@
-"""python -m lab {prepare,engine,images,endpoints,test}: the steps behind `make lab` and `make test`."""
+"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test}: the steps of `make lab` and `make test`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import docker, endpoints, host, images, state, testrun
+from lab import dashboards, docker, elasticsearch, endpoints, host, images, rules, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     p_images.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
     p_end = sub.add_parser("endpoints", help="print where each lab service answers")
     p_end.add_argument("--lab", default=os.environ.get("LAB_NAME", "horilla-lab"))
+    sub.add_parser("rules", help="validate and unit-test the Prometheus rules with promtool (installs it if missing)")
+    p_dash = sub.add_parser("dashboards", help="generate the Grafana dashboards (roles/grafana/files/dashboards/)")
+    p_dash.add_argument(
+        "--check", action="store_true", help="fail when the committed JSON is not what lab/dashboards.py generates"
+    )
     p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
     p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
     p_test.add_argument(
@@ -50,15 +55,27 @@ def main(argv: list[str] | None = None) -> int:
             installed = host.ensure_packages()
             print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
             _images(None, builder, False)
+            release = os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"
+            for line in elasticsearch.prepare(f"{images.BASE_REPOSITORY}:{release}"):
+                print(line)
         elif args.command == "engine":
             print(f"docker engine: {docker.ensure_engine()}")
         elif args.command == "images":
             _images(args.release, args.builder, args.force)
         elif args.command == "endpoints":
             print(endpoints.render(state.load(args.lab)))
+        elif args.command == "rules":
+            return rules.check()
+        elif args.command == "dashboards":
+            if args.check:
+                stale = dashboards.stale()
+                print(f"dashboards: {'stale: ' + ' '.join(stale) if stale else 'up to date'}")
+                return 1 if stale else 0
+            changed = dashboards.write()
+            print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
         elif args.command == "test":
             return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
-    except (docker.EngineError, host.HostError, FileNotFoundError, ValueError) as exc:
+    except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
     return 0
