@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test: venv ## What CI runs: lint, unit tests and the Molecule scenarios (SCENARI
 
 test-all: venv ## Everything, including the scenarios make test leaves out (the 13-host cluster)
 	python -m lab test --all
+
+drill-loadbalancer: venv ## The loadbalancer scenario with the full rolling deploy (the horilla role on each node)
+	LB_DRILL_FULL_DEPLOY=1 python -m lab test --scenario loadbalancer
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv
 	rm -rf .lab $(VENV)
