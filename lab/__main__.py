@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prepare":
             print(f"docker engine: {docker.ensure_engine()}")
+            tuned = host.tune_kernel()
+            print(f"kernel limits: {'raised ' + ' '.join(tuned) if tuned else 'sufficient'}")
             installed = host.ensure_packages()
             print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
             _images(None, builder, False)

@@ -63,12 +63,12 @@ def rows(state: LabState) -> list[tuple[str, str, str]]:
             if not vip:
                 continue
             ok = answers(vip, ep.port)
-            out.append((ep.what, ep.url.format(vip=vip), "answers" if ok else "not deployed"))
+            out.append((ep.what, ep.url.format(vip=vip), "answers" if ok else "not answering"))
             continue
         up = [h for h in hosts if answers(h.address, ep.port)]
         sample = ep.url.format(host=hosts[0].address, vip=vip)
         where = f"{sample}  ({', '.join(h.name for h in hosts)})" if len(hosts) > 1 else sample
-        status = f"answers on {len(up)}/{len(hosts)}" if up else "not deployed"
+        status = f"answers on {len(up)}/{len(hosts)}" if up else "not answering"
         out.append((ep.what, where, status))
     return out
 

@@ -9,6 +9,15 @@ from pathlib import Path
 
 PACKAGES_FILE = Path(__file__).resolve().parent / "host-packages.txt"
 
+# Kernel limits of the machine running the containers. Every systemd container takes
+# several inotify instances from the host's per-user pool (128 by default, all
+# containers run as the host's root): past about a dozen containers systemd cannot
+# start and the container exits at once.
+KERNEL_MINIMUMS = {
+    "fs.inotify.max_user_instances": 8192,
+    "fs.inotify.max_user_watches": 1048576,
+}
+
 
 class HostError(RuntimeError):
     """Packages are missing and cannot be installed from here."""
@@ -47,3 +56,34 @@ def ensure_packages() -> list[str]:
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
     return missing
+
+
+def _proc_path(key: str) -> Path:
+    return Path("/proc/sys") / key.replace(".", "/")
+
+
+def tune_kernel(minimums: dict[str, int] = KERNEL_MINIMUMS) -> list[str]:
+    """Raise kernel limits below the minimum; returns the settings changed.
+
+    Raises HostError naming the settings when they are too low and cannot be raised
+    from here (not root, or /proc/sys read-only), with the command that fixes them.
+    """
+    changed, stuck = [], []
+    for key, minimum in minimums.items():
+        path = _proc_path(key)
+        try:
+            current = int(path.read_text().split()[0])
+        except (OSError, ValueError):
+            continue
+        if current >= minimum:
+            continue
+        try:
+            path.write_text(f"{minimum}\n")
+            changed.append(f"{key}={minimum}")
+        except OSError:
+            stuck.append(f"{key}={minimum}")
+    if stuck:
+        raise HostError(
+            "kernel limits too low for the lab's systemd containers; as root run: sysctl -w " + " ".join(stuck)
+        )
+    return changed

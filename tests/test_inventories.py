@@ -83,6 +83,14 @@ def test_scenarios_use_distinct_subnets():
         prefixes[molecule_yml.parent.name] = prefix
 
 
+def test_cluster_scenario_uses_the_lab_inventory_itself():
+    """The `cluster` scenario converges the lab definition, not a copy of it."""
+    config = yaml.safe_load((PROJECT / "molecule" / "cluster" / "molecule.yml").read_text())
+    args = config["ansible"]["executor"]["args"]["ansible_playbook"]
+    assert args == ["--inventory=${MOLECULE_PROJECT_DIRECTORY}/inventory/lab"]
+    assert not (PROJECT / "molecule" / "cluster" / "inventory").exists()
+
+
 def test_scenarios_share_the_lab_group_vars():
     """One lab definition: scenario inventories link the lab's group_vars, never copy them."""
     for inv in sorted(PROJECT.glob("molecule/*/inventory")):

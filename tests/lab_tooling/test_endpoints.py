@@ -29,5 +29,5 @@ def test_rows_report_answering_and_absent_services():
             endpoints.ENDPOINTS = original
     assert rows == [
         ("open", f"http://127.0.0.1:{port}/", "answers on 1/1"),
-        ("closed", "http://127.0.0.1:1/", "not deployed"),
+        ("closed", "http://127.0.0.1:1/", "not answering"),
     ]
