@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import docker, endpoints, host, images, state, testrun
+from lab import docker, endpoints, host, images, rules, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p_images.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
     p_end = sub.add_parser("endpoints", help="print where each lab service answers")
     p_end.add_argument("--lab", default=os.environ.get("LAB_NAME", "horilla-lab"))
+    sub.add_parser("rules", help="validate and unit-test the Prometheus rules with promtool (installs it if missing)")
     p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
     p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
     p_test.add_argument(
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             _images(args.release, args.builder, args.force)
         elif args.command == "endpoints":
             print(endpoints.render(state.load(args.lab)))
+        elif args.command == "rules":
+            return rules.check()
         elif args.command == "test":
             return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
     except (docker.EngineError, host.HostError, FileNotFoundError, ValueError) as exc:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGES_FILE = Path(__file__).resolve().parent / "host-packages.txt"
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 # Kernel limits of the machine running the containers. Every systemd container takes
 # several inotify instances from the host's per-user pool (128 by default, all
@@ -54,8 +57,27 @@ def ensure_packages() -> list[str]:
         raise HostError(f"missing packages on this machine: {' '.join(missing)} (install them, then retry)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+    with services_not_started():
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
     return missing
+
+
+@contextmanager
+def services_not_started(policy: Path = POLICY_RC_D) -> Iterator[None]:
+    """Keep packages from starting their services while they install (policy-rc.d, exit 101).
+
+    The build machine needs tools (promtool from `prometheus`), not the daemons some of
+    those packages ship. An existing policy is left alone.
+    """
+    if policy.exists():
+        yield
+        return
+    policy.write_text("#!/bin/sh\n# lab/host.py: no service starts while host packages install\nexit 101\n")
+    policy.chmod(0o755)
+    try:
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
 
 
 def _proc_path(key: str) -> Path:

@@ -35,6 +35,7 @@ LINT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ansible-lint", ("ansible-lint",)),
     ("ruff check", ("ruff", "check", ".")),
     ("ruff format", ("ruff", "format", "--check", ".")),
+    ("promtool rules", (sys.executable, "-m", "lab", "rules")),
 )
 UNIT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (("pytest", (sys.executable, "-m", "pytest")),)
 

@@ -1,0 +1,1 @@
+"""Operator commands of the monitoring hosts: status, SLA report, test alerts, Teams relay."""

@@ -1,0 +1,85 @@
+"""Settings of the monitoring commands: the seed's MONITOR_* variables and the endpoints.
+
+Values come from the environment, else from the settings file the ops_cli role writes
+(/etc/horilla-ops/monitoring.env, KEY=value lines), else from the seed's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+SETTINGS_FILE = Path("/etc/horilla-ops/monitoring.env")
+STATE_FILE = Path("/var/lib/horilla-ops/monitor-state.json")
+
+# The availability objective of the seed: 99.99 % (4.32 minutes per 30 days).
+AVAILABILITY_OBJECTIVE = 0.9999
+# The seed's error-rate and p95 latency objectives.
+ERROR_RATE_OBJECTIVE = 0.001
+LATENCY_P95_OBJECTIVE_SECONDS = 2.0
+
+
+class SettingsError(ValueError):
+    """A setting has a value the commands cannot use."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines; blank lines and # comments are skipped, quotes are stripped."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except (FileNotFoundError, PermissionError):
+        return values
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    prometheus_url: str = "http://localhost:9090"
+    alertmanager_url: str = "http://localhost:9093"
+    state_file: Path = STATE_FILE
+    # Seed "Monitoring Configuration" defaults.
+    check_interval: int = 30  # MONITOR_CHECK_INTERVAL, seconds
+    alert_cooldown: int = 300  # MONITOR_ALERT_COOLDOWN, seconds (Alertmanager's group_interval)
+    max_response_time_ms: int = 2000  # MONITOR_MAX_RESPONSE_TIME
+    min_disk_space: float = 10.0  # MONITOR_MIN_DISK_SPACE, percent free
+    max_cpu_usage: float = 80.0  # MONITOR_MAX_CPU_USAGE, percent
+    max_memory_usage: float = 85.0  # MONITOR_MAX_MEMORY_USAGE, percent
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, settings_file: Path | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        path = Path(env.get("HORILLA_MONITORING_SETTINGS", str(settings_file or SETTINGS_FILE)))
+        merged = {**read_env_file(path), **env}
+
+        def number(name: str, default: float, kind: type = float) -> float:
+            raw = merged.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise SettingsError(f"{name} must not be negative, got {raw!r}")
+            return value
+
+        return cls(
+            prometheus_url=merged.get("HORILLA_PROMETHEUS_URL") or cls.prometheus_url,
+            alertmanager_url=merged.get("HORILLA_ALERTMANAGER_URL") or cls.alertmanager_url,
+            state_file=Path(merged.get("HORILLA_MONITOR_STATE_FILE") or STATE_FILE),
+            check_interval=int(number("MONITOR_CHECK_INTERVAL", cls.check_interval, int)),
+            alert_cooldown=int(number("MONITOR_ALERT_COOLDOWN", cls.alert_cooldown, int)),
+            max_response_time_ms=int(number("MONITOR_MAX_RESPONSE_TIME", cls.max_response_time_ms, int)),
+            min_disk_space=number("MONITOR_MIN_DISK_SPACE", cls.min_disk_space),
+            max_cpu_usage=number("MONITOR_MAX_CPU_USAGE", cls.max_cpu_usage),
+            max_memory_usage=number("MONITOR_MAX_MEMORY_USAGE", cls.max_memory_usage),
+        )
