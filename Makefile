@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-backup
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test: venv ## Lint, unit tests and every Molecule scenario (SCENARIO=name runs o
 	python -m lab test $(if $(SCENARIO),--scenario $(SCENARIO))
 
 test-all: test ## Same as test: every scenario runs in CI
+
+drill-backup: venv ## The backup scenario with the 1 GiB restore drill (reports/drills/backup-1gb.json)
+	BACKUP_DRILL_MB=1024 molecule test -s backup
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv
 	rm -rf .lab $(VENV)
