@@ -89,7 +89,7 @@ def sql(query: str, host: str | None = None) -> str:
     ).stdout.strip()
 
 
-def restore_playbook(*extra_vars: str) -> tuple[float, str]:
+def restore_playbook(**extra_vars) -> tuple[float, str]:
     """Run playbooks/restore.yml against this scenario's hosts; returns its wall time and output."""
     env = {
         **os.environ,
@@ -100,8 +100,8 @@ def restore_playbook(*extra_vars: str) -> tuple[float, str]:
         "ANSIBLE_FORCE_COLOR": "0",
     }
     argv = ["ansible-playbook", "-i", str(SCENARIO_DIR / "inventory"), str(PROJECT_DIR / "playbooks" / "restore.yml")]
-    for var in extra_vars:
-        argv += ["-e", var]
+    # JSON, so lists stay lists (key=value extra vars are strings).
+    argv += ["-e", json.dumps(extra_vars)]
     started = time.monotonic()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=1800)
     seconds = time.monotonic() - started
