@@ -149,3 +149,21 @@ def test_unsupported_debian_release_is_refused_by_the_postgresql_role(tmp_path):
     result = run_preflight(tmp_path, release="11", playbook=playbook)
     assert result.returncode != 0
     assert "runs Debian 11.1; the postgresql role supports Debian 12 and 13" in result.stdout
+
+
+def test_extra_parameters_may_carry_archiving(tmp_path):
+    archiving = {"archive_mode": "on", "archive_command": "pgbackrest --stanza=horilla archive-push %p"}
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": archiving})
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_extra_parameters_may_not_move_the_port(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": {"port": 5433}})
+    assert result.returncode != 0
+    assert "postgresql_parameters_extra may set port" in result.stdout
+
+
+def test_extra_parameters_must_be_a_dictionary(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": ["archive_mode=on"]})
+    assert result.returncode != 0
+    assert "postgresql_parameters_extra" in result.stdout

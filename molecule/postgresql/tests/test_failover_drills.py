@@ -24,7 +24,8 @@ KILL_DRILLS = 3
 RTO_CEILING = 60.0  # generous for a shared 2-core machine; the target is 20 s
 SWITCHOVER_CEILING = 30.0
 REJOIN_TIMEOUT = 180.0
-REPORT = PROJECT_DIR / "reports" / "drills" / "postgresql.json"
+REPORTS = PROJECT_DIR / "reports" / "drills"
+DEFAULT_RELEASE = "trixie"  # what CI runs; other releases get their own report file
 
 results: dict = {"kill": [], "switchover": None}
 
@@ -34,10 +35,11 @@ def report():
     yield
     kills = results["kill"]
     rtos = [k["rto_seconds"] for k in kills]
+    release = testing.lab().vars.get("release") or _release()
     summary = {
         "scenario": "postgresql",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "debian_release": testing.lab().vars.get("release") or _release(),
+        "debian_release": release,
         "machine": f"{platform.machine()}, {_cores()} cores (shared with other engineers' scenarios)",
         "patroni": cluster.patroni("/patroni").get("patroni", {}),
         "dynamic_config": {k: cluster.patroni("/config").get(k) for k in ("ttl", "loop_wait", "retry_timeout")},
@@ -52,9 +54,10 @@ def report():
         "lost_acknowledged_commits_total": sum(k["lost_acknowledged_commits"] for k in kills),
         "switchover": results["switchover"],
     }
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\ndrill report: {REPORT}\n{json.dumps(summary, indent=2)}")
+    report = REPORTS / ("postgresql.json" if release == DEFAULT_RELEASE else f"postgresql-{release}.json")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\ndrill report: {report}\n{json.dumps(summary, indent=2)}")
 
 
 def _release() -> str:

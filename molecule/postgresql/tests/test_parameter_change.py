@@ -1,6 +1,10 @@
 """A PostgreSQL setting changed in the inventory reaches the running cluster through
 Patroni: a reload for a reloadable setting, and for one that needs a restart, a
-rolling restart with the replica first and the leader last, without a failover."""
+rolling restart with the replica first and the leader last, without a failover.
+
+The backup tier's hook rides along: WAL archiving switched on through
+postgresql_parameters_extra (archive_mode needs the restart) must archive segments,
+and postgresql_recovery_conf must reach the replica's restore_command."""
 
 import json
 import os
@@ -15,6 +19,13 @@ from lab import testing
 from lab.state import PROJECT_DIR
 
 SCENARIO = Path(__file__).resolve().parent.parent
+# A stand-in archive: a directory on each node (the backup tier points it at pgBackRest).
+ARCHIVE_DIR = "/var/lib/postgresql/wal-archive-test"
+ARCHIVING = {
+    "archive_mode": "on",
+    "archive_command": f"mkdir -p {ARCHIVE_DIR} && test ! -f {ARCHIVE_DIR}/%f && cp %p {ARCHIVE_DIR}/%f",
+}
+RECOVERY = {"restore_command": f"cp {ARCHIVE_DIR}/%f %p"}
 
 
 def postmaster_started(name: str) -> str:
@@ -54,7 +65,13 @@ def test_setting_changes_roll_through_patroni(changed_parameters):
             "--tags",
             "postgresql",
             "-e",
-            json.dumps({"postgresql_parameters": changed_parameters}),
+            json.dumps(
+                {
+                    "postgresql_parameters": changed_parameters,
+                    "postgresql_parameters_extra": ARCHIVING,
+                    "postgresql_recovery_conf": RECOVERY,
+                }
+            ),
         ],
         cwd=PROJECT_DIR,
         env=env,
@@ -79,3 +96,25 @@ def test_setting_changes_roll_through_patroni(changed_parameters):
         assert show(name, "work_mem") == changed_parameters["work_mem"]
         assert not cluster.patroni("/patroni", host=name).get("pending_restart")
     cluster.wait_for(cluster.healthy, 120, "the replica synchronous again")
+    assert show(leader, "archive_mode") == "on"
+    assert show(replica, "restore_command") == RECOVERY["restore_command"]
+
+
+def archiver(name: str) -> tuple[int, str]:
+    query = "SELECT archived_count, last_archived_wal FROM pg_stat_archiver"
+    count, last = testing.host(name).check_output(f'psql -U postgres -h /var/run/postgresql -Atc "{query}"').split("|")
+    return int(count), last
+
+
+def test_archiving_through_the_extra_parameters_archives_wal():
+    leader = cluster.leader()
+    assert leader
+    before, _ = archiver(leader)
+    testing.host(leader).check_output(
+        "psql -U postgres -h /var/run/postgresql -Atc "
+        '"CREATE TABLE IF NOT EXISTS archive_probe (at timestamptz); INSERT INTO archive_probe VALUES (now());'
+        ' SELECT pg_switch_wal()"'
+    )
+    cluster.wait_for(lambda: archiver(leader)[0] > before, 60, "the switched WAL segment archived")
+    _, last = archiver(leader)
+    assert testing.host(leader).file(f"{ARCHIVE_DIR}/{last}").is_file
