@@ -1,4 +1,4 @@
-"""python -m lab {prepare,engine,images,endpoints,test}: the steps behind `make lab` and `make test`."""
+"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test}: the steps of `make lab` and `make test`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import docker, endpoints, host, images, rules, state, testrun
+from lab import dashboards, docker, elasticsearch, endpoints, host, images, rules, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -36,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p_end = sub.add_parser("endpoints", help="print where each lab service answers")
     p_end.add_argument("--lab", default=os.environ.get("LAB_NAME", "horilla-lab"))
     sub.add_parser("rules", help="validate and unit-test the Prometheus rules with promtool (installs it if missing)")
+    p_dash = sub.add_parser("dashboards", help="generate the Grafana dashboards (roles/grafana/files/dashboards/)")
+    p_dash.add_argument(
+        "--check", action="store_true", help="fail when the committed JSON is not what lab/dashboards.py generates"
+    )
     p_test = sub.add_parser("test", help="lint, unit tests and Molecule scenarios, stopping at the first failure")
     p_test.add_argument("--scenario", action="append", help="run only this Molecule scenario (repeatable)")
+    p_test.add_argument("--all", action="store_true", help="every scenario, also those make test leaves out")
     p_test.add_argument(
         "--stage", action="append", choices=("lint", "unit", "molecule"), help="run only these stages (repeatable)"
     )
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             installed = host.ensure_packages()
             print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
             _images(None, builder, False)
+            release = os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"
+            for line in elasticsearch.prepare(f"{images.BASE_REPOSITORY}:{release}"):
+                print(line)
         elif args.command == "engine":
             print(f"docker engine: {docker.ensure_engine()}")
         elif args.command == "images":
@@ -59,9 +67,16 @@ def main(argv: list[str] | None = None) -> int:
             print(endpoints.render(state.load(args.lab)))
         elif args.command == "rules":
             return rules.check()
+        elif args.command == "dashboards":
+            if args.check:
+                stale = dashboards.stale()
+                print(f"dashboards: {'stale: ' + ' '.join(stale) if stale else 'up to date'}")
+                return 1 if stale else 0
+            changed = dashboards.write()
+            print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
         elif args.command == "test":
-            return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")))
-    except (docker.EngineError, host.HostError, FileNotFoundError, ValueError) as exc:
+            return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")), args.all)
+    except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 2
     return 0

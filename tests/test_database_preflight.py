@@ -30,7 +30,12 @@ SECRETS = dict.fromkeys(
         "postgres_exporter_password",
     ),
     "x" * 32,
-)
+) | {
+    # The load balancers' roles (haproxy, keepalived) and the VIP they hold.
+    "haproxy_stats_password": "x" * 32,
+    "keepalived_auth_password": "k" * 8,
+    "horilla_vip": "192.0.2.100",
+}
 
 FAKE_SETUP = """#!/usr/bin/python
 import json

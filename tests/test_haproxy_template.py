@@ -1,5 +1,6 @@
 """The haproxy role's file is assembled from per-concern sections; the Postgres
-listeners exist only when the inventory has a `postgres` group."""
+listeners exist only when the inventory has a `postgres` group, the Horilla frontends
+only when it has an `app` group; the stats frontend always."""
 
 from __future__ import annotations
 
@@ -29,13 +30,15 @@ def render(tmp_path: Path, groups: dict[str, list[str]], extra: dict | None = No
     }
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     out = tmp_path / "haproxy.cfg"
+    settings = tmp_path / "settings.yml"
+    settings.write_text(yaml.safe_dump({"haproxy_stats_password": "s3cret-for-the-template-test", **(extra or {})}))
     playbook = [
         {
             "name": "Render the haproxy role's configuration",
             "hosts": "lb1",
             "gather_facts": False,
-            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
-            "vars": extra or {},
+            # Later files win: the test's settings override the role's defaults.
+            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml"), str(settings)],
             "tasks": [
                 {
                     "name": "Render",
@@ -88,3 +91,50 @@ def test_no_postgres_group_no_postgres_listeners(tmp_path, groups):
     assert "postgres" not in cfg
     assert cfg.startswith("#")
     assert "\nglobal\n" in cfg and "\ndefaults\n" in cfg
+
+
+def test_stats_frontend_internal_and_authenticated(tmp_path):
+    cfg = render(tmp_path, {})
+    assert "bind 192.0.2.10:8404\n" in cfg  # lb1's internal address only
+    assert "tcp-request connection reject unless { src 192.0.2.10 }" in cfg
+    assert "http-request auth realm haproxy unless { http_auth(stats_users) }" in cfg
+    assert "user monitor insecure-password s3cret-for-the-template-test" in cfg
+    # /metrics is served after the auth rule, /livez (keepalived's probe) before it.
+    assert cfg.index("http_auth(stats_users)") < cfg.index("prometheus-exporter")
+    assert "monitor-uri /livez" in cfg
+
+
+def test_app_frontends_and_backend(tmp_path):
+    cfg = render(
+        tmp_path,
+        {"app": ["app1", "app2", "app3"]},
+        {"horilla_vip": "192.0.2.100", "horilla_public_hosts": ["hr.example.com"]},
+    )
+    assert "frontend horilla_http" in cfg and "frontend horilla\n" in cfg and "backend horilla\n" in cfg
+    assert "bind 192.0.2.100:80 transparent\n" in cfg
+    assert "bind 192.0.2.100:443 transparent ssl crt /etc/haproxy/tls/horilla.pem alpn h2,http/1.1" in cfg
+    assert "http-request redirect scheme https code 301" in cfg
+    assert "http-request set-header X-Forwarded-Proto https" in cfg
+    assert (
+        "http-check send meth GET uri /health/ready/ ver HTTP/1.1 hdr Host hr.example.com hdr X-Forwarded-Proto https"
+        in cfg
+    )
+    assert "retry-on conn-failure empty-response response-timeout 503" in cfg
+    assert "http-request disable-l7-retry unless METH_GET or METH_OPTIONS" in cfg
+    assert "option redispatch 1" in cfg
+    assert "deny_status 429 if { sc_http_req_rate(0) gt 600 }" in cfg
+    servers = [line.split()[1:3] for line in cfg.splitlines() if line.strip().startswith("server app")]
+    assert servers == [["app1", "192.0.2.10:8000"], ["app2", "192.0.2.11:8000"], ["app3", "192.0.2.12:8000"]]
+    assert "0.0.0.0" not in cfg and "*:" not in cfg  # noqa: S104 (asserting its absence)
+
+
+def test_rate_limit_off_and_exemptions(tmp_path):
+    cfg = render(tmp_path, {"app": ["app1"]}, {"haproxy_app_rate_limit_requests": 0})
+    assert "stick-table" not in cfg and "429" not in cfg
+    cfg = render(tmp_path, {"app": ["app1"]}, {"haproxy_app_rate_limit_exempt": ["198.51.100.0/24"]})
+    assert "http-request track-sc0 src unless { src 198.51.100.0/24 }" in cfg
+
+
+def test_no_cookie_when_persistence_is_off(tmp_path):
+    cfg = render(tmp_path, {"app": ["app1"]}, {"haproxy_app_cookie_persistence": False})
+    assert "cookie" not in cfg

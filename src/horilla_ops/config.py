@@ -1,0 +1,213 @@
+"""Typed configuration of the ops app, read from ``HORILLA_OPS_*`` environment variables,
+and the overrides it applies to upstream Horilla's settings module."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Mapping, MutableSequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from horilla_ops.logs import logging_config
+from horilla_ops.scheduler import guard
+
+# The ops app and the request-scoped middlewares, outermost first. Health and metrics
+# requests are answered by OpsEndpointsMiddleware before host validation, the SSL
+# redirect, sessions and upstream's own middlewares, and are not counted as traffic.
+OPS_APPS = ("django_prometheus", "horilla_ops.health")
+OPS_OUTER_MIDDLEWARE = (
+    "horilla_ops.logs.middleware.RequestIdMiddleware",
+    "horilla_ops.health.middleware.OpsEndpointsMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+)
+OPS_INNER_MIDDLEWARE = "django_prometheus.middleware.PrometheusAfterMiddleware"
+READY_CHECKS = ("database", "cache", "migrations")
+# pg_try_advisory_lock key of the single active scheduler: the bytes of "horilla".
+DEFAULT_SCHEDULER_LOCK_ID = int.from_bytes(b"horilla", "big")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(ValueError):
+    """A HORILLA_OPS_* variable has a value the ops app cannot use."""
+
+
+def _list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _address(item: str, variable: str) -> tuple[str, int]:
+    host, sep, port = item.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"{variable}: {item!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    node_name: str = field(default_factory=socket.gethostname)
+    release: str = "unknown"
+    log_dir: str = ""
+    log_level: str = "INFO"
+    request_id_header: str = "X-Request-ID"
+    internal_networks: tuple[Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master: str = "horilla"
+    redis_password: str = ""
+    redis_sentinel_password: str = ""
+    redis_db: int = 0
+    ready_checks: tuple[str, ...] = READY_CHECKS
+    db_connect_timeout: int = 3
+    db_conn_max_age: int = 60
+    migrations_cache_seconds: float = 60.0
+    media_root: str = ""
+    static_root: str = ""
+    scheduler_lock_id: int = DEFAULT_SCHEDULER_LOCK_ID
+    scheduler_lease_seconds: float = 10.0
+    scheduler_retry_seconds: float = 2.0
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str] | None = None) -> OpsConfig:
+        env = os.environ if env is None else env
+        defaults = cls()
+        networks = _list(env.get("HORILLA_OPS_INTERNAL_NETWORKS"))
+        try:
+            internal = tuple(ipaddress.ip_network(n, strict=False) for n in networks) or defaults.internal_networks
+        except ValueError as exc:
+            raise ConfigError(f"HORILLA_OPS_INTERNAL_NETWORKS: {exc}") from None
+        checks = tuple(_list(env.get("HORILLA_OPS_READY_CHECKS"))) or READY_CHECKS
+        unknown = set(checks) - set(READY_CHECKS)
+        if unknown:
+            raise ConfigError(f"HORILLA_OPS_READY_CHECKS: unknown check(s) {sorted(unknown)}; known: {READY_CHECKS}")
+        return cls(
+            node_name=env.get("HORILLA_OPS_NODE_NAME") or defaults.node_name,
+            release=env.get("HORILLA_OPS_RELEASE") or defaults.release,
+            log_dir=env.get("HORILLA_OPS_LOG_DIR", ""),
+            log_level=(env.get("HORILLA_OPS_LOG_LEVEL") or defaults.log_level).upper(),
+            request_id_header=env.get("HORILLA_OPS_REQUEST_ID_HEADER") or defaults.request_id_header,
+            internal_networks=internal,
+            redis_sentinels=tuple(
+                _address(a, "HORILLA_OPS_REDIS_SENTINELS") for a in _list(env.get("HORILLA_OPS_REDIS_SENTINELS"))
+            ),
+            redis_master=env.get("HORILLA_OPS_REDIS_MASTER") or defaults.redis_master,
+            redis_password=env.get("HORILLA_OPS_REDIS_PASSWORD", ""),
+            redis_sentinel_password=env.get("HORILLA_OPS_REDIS_SENTINEL_PASSWORD", ""),
+            redis_db=_integer(env, "HORILLA_OPS_REDIS_DB", defaults.redis_db),
+            ready_checks=checks,
+            db_connect_timeout=_integer(env, "HORILLA_OPS_DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
+            db_conn_max_age=_integer(env, "HORILLA_OPS_DB_CONN_MAX_AGE", defaults.db_conn_max_age),
+            migrations_cache_seconds=_number(
+                env, "HORILLA_OPS_MIGRATIONS_CACHE_SECONDS", defaults.migrations_cache_seconds
+            ),
+            media_root=env.get("HORILLA_OPS_MEDIA_ROOT", ""),
+            static_root=env.get("HORILLA_OPS_STATIC_ROOT", ""),
+            scheduler_lock_id=_integer(env, "HORILLA_OPS_SCHEDULER_LOCK_ID", defaults.scheduler_lock_id),
+            scheduler_lease_seconds=_number(
+                env, "HORILLA_OPS_SCHEDULER_LEASE_SECONDS", defaults.scheduler_lease_seconds
+            ),
+            scheduler_retry_seconds=_number(
+                env, "HORILLA_OPS_SCHEDULER_RETRY_SECONDS", defaults.scheduler_retry_seconds
+            ),
+        )
+
+    def is_internal(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.internal_networks)
+
+    def cache_settings(self) -> dict[str, Any] | None:
+        """Django CACHES for Redis through Sentinel, or None to keep upstream's cache."""
+        if not self.redis_sentinels:
+            return None
+        options: dict[str, Any] = {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "CONNECTION_POOL_CLASS": "redis.sentinel.SentinelConnectionPool",
+            "SENTINELS": list(self.redis_sentinels),
+            "SENTINEL_KWARGS": {"password": self.redis_sentinel_password} if self.redis_sentinel_password else {},
+            # A cache that is failing over must not hang requests for long.
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+        }
+        if self.redis_password:
+            options["PASSWORD"] = self.redis_password
+        return {
+            "default": {
+                "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://{self.redis_master}/{self.redis_db}",
+                "KEY_PREFIX": "horilla",
+                "OPTIONS": options,
+            }
+        }
+
+
+def _extend(settings: ModuleType, name: str, items: tuple[str, ...], *, front: bool) -> None:
+    current = getattr(settings, name, [])
+    missing = [item for item in items if item not in current]
+    if isinstance(current, MutableSequence):
+        if front:
+            current[0:0] = missing
+        else:
+            current.extend(missing)
+    else:  # a tuple: rebind (nothing else can hold on to an immutable sequence)
+        setattr(settings, name, [*missing, *current] if front else [*current, *missing])
+
+
+def apply_overrides(settings: ModuleType, config: OpsConfig) -> None:
+    """Add the ops app to an imported upstream settings module, in place."""
+    _extend(settings, "INSTALLED_APPS", OPS_APPS, front=False)
+    _extend(settings, "MIDDLEWARE", OPS_OUTER_MIDDLEWARE, front=True)
+    _extend(settings, "MIDDLEWARE", (OPS_INNER_MIDDLEWARE,), front=False)
+
+    database = getattr(settings, "DATABASES", {}).get("default")
+    if database is not None:
+        if database.get("ENGINE") == "django.db.backends.postgresql":
+            # Same driver, plus query counts and latencies for /metrics/.
+            database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        database.setdefault("OPTIONS", {}).setdefault("connect_timeout", config.db_connect_timeout)
+        database["CONN_MAX_AGE"] = config.db_conn_max_age
+        # Persistent connections are checked before reuse: after a Patroni failover
+        # HAProxy drops them and the next request reconnects instead of failing.
+        database["CONN_HEALTH_CHECKS"] = True
+
+    caches = config.cache_settings()
+    if caches is not None:
+        settings.CACHES = caches
+    if config.media_root:
+        settings.MEDIA_ROOT = config.media_root.rstrip("/") + "/"
+    if config.static_root:
+        settings.STATIC_ROOT = config.static_root
+    # The horilla-scheduler service logs to its own file; web workers and commands to app.log.
+    log_file = "scheduler.log" if guard.mode() == "candidate" else "app.log"
+    settings.LOGGING = logging_config(config.log_dir, config.log_level, log_file)
+    # Migration state is checked by /health/ready/; no DB query at every worker boot.
+    settings.PROMETHEUS_EXPORT_MIGRATIONS = False
+    settings.HORILLA_OPS = config

@@ -1,0 +1,1 @@
+"""The ops Django app: /health/, /health/live/, /health/ready/, /health/detailed/, /metrics/."""

@@ -1,0 +1,5 @@
+import sys
+
+from horilla_ops.scheduler.service import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""The drills' load generator: counting, outages and percentiles, against a real server."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from lab.load import Outcome, SteadyLoad, http_probe, percentile, summarize
+
+
+def outcome(at: float, ok: bool = True, seconds: float = 0.01) -> Outcome:
+    return Outcome(started=at, seconds=seconds, ok=ok, status=200 if ok else 503)
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0], 95) == 3.0
+
+
+def test_outage_runs_from_first_failure_to_next_success() -> None:
+    outcomes = [outcome(0.0), outcome(1.0, ok=False), outcome(1.5, ok=False), outcome(3.0), outcome(4.0)]
+    summary = summarize(outcomes)
+    assert summary.requests == 5
+    assert summary.failed == 2
+    assert [(o.started, o.ended, o.failed_requests) for o in summary.outages] == [(1.0, 3.0, 2)]
+    assert summary.unavailable_seconds == pytest.approx(2.0)
+    assert summary.error_rate == pytest.approx(0.4)
+    assert summary.errors == {"HTTP 503": 2}
+
+
+def test_outage_still_open_at_the_end_counts_until_the_last_answer() -> None:
+    summary = summarize([outcome(0.0), outcome(1.0, ok=False), outcome(2.0, ok=False, seconds=0.5)])
+    assert len(summary.outages) == 1
+    assert summary.unavailable_seconds == pytest.approx(1.5)
+
+
+def test_latency_percentiles_use_successful_requests_only() -> None:
+    outcomes = [outcome(float(i), seconds=0.1) for i in range(19)] + [outcome(19.0, ok=False, seconds=9.0)]
+    summary = summarize(outcomes)
+    assert summary.p95_seconds == pytest.approx(0.1)
+    assert summary.as_dict()["latency_p95_ms"] == pytest.approx(100.0)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    failing = threading.Event()
+
+    def do_GET(self) -> None:
+        status = 503 if self.failing.is_set() else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    _Handler.failing.clear()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_steady_load_counts_every_request_and_the_outage(server) -> None:
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with SteadyLoad(http_probe(url), rate=50, workers=2) as load:
+        time.sleep(1.0)
+        _Handler.failing.set()
+        outage_start = time.monotonic()
+        time.sleep(0.6)
+        _Handler.failing.clear()
+        outage_end = time.monotonic()
+        time.sleep(0.6)
+    summary = load.summary()
+    # 2.2 s at 50/s: the exact count depends on scheduling, but not by much.
+    assert 60 <= summary.requests <= 130
+    assert summary.failed >= 15
+    assert len(summary.outages) == 1
+    assert 0.4 <= summary.unavailable_seconds <= 1.2
+    during = load.summary(outage_start, outage_end)
+    assert during.failed == during.requests - sum(1 for o in load.between(outage_start, outage_end) if o.ok)
+    assert load.summary(outage_end + 0.2).failed == 0
+
+
+def test_connection_refused_is_a_failure_not_a_crash() -> None:
+    with SteadyLoad(http_probe("http://127.0.0.1:9/", timeout=0.5), rate=20, workers=1) as load:
+        time.sleep(0.3)
+    summary = load.summary()
+    assert summary.requests >= 2
+    assert summary.failed == summary.requests
+    assert "ConnectionError" in summary.errors

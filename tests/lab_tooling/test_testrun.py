@@ -1,0 +1,75 @@
+"""Which steps `make test` and `make test-all` run."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from lab import testrun
+
+
+def molecule_steps(steps: list[testrun.Step]) -> list[str]:
+    return [s.name.removeprefix("molecule ") for s in steps if s.name.startswith("molecule ")]
+
+
+def test_make_test_runs_every_scenario_but_those_left_to_test_all() -> None:
+    names = molecule_steps(testrun.plan(None, {"lint", "unit", "molecule"}))
+    assert "common" in names
+    assert names[0] == "common"  # the base first, so a broken base fails fast
+    assert not set(names) & set(testrun.OUTSIDE_MAKE_TEST)
+    assert set(names) | set(testrun.OUTSIDE_MAKE_TEST) == set(testrun.scenarios())
+
+
+def test_make_test_all_runs_every_scenario_in_order() -> None:
+    names = molecule_steps(testrun.plan(None, {"molecule"}, everything=True))
+    assert names == testrun.scenarios()
+    assert names[-1] == "cluster"
+
+
+def test_a_named_scenario_runs_even_when_make_test_leaves_it_out() -> None:
+    steps = testrun.plan(["cluster"], {"lint", "unit", "molecule"})
+    assert molecule_steps(steps) == ["cluster"]
+    assert not any(s.name in ("yamllint", "pytest") for s in steps)
+
+
+def test_lint_and_unit_come_before_any_container() -> None:
+    steps = testrun.plan(None, {"lint", "unit", "molecule"})
+    first_molecule = next(i for i, s in enumerate(steps) if s.name.startswith("prepare"))
+    assert {s.name for s in steps[:first_molecule]} >= {"yamllint", "ansible-lint", "pytest"}
+
+
+def test_scenarios_after_the_first_may_run_side_by_side() -> None:
+    steps = [s for s in testrun.plan(None, {"molecule"}) if s.name.startswith("molecule ")]
+    assert not steps[0].parallel  # creates the shared apt cache alone
+    assert all(s.parallel for s in steps[1:])
+
+
+def sleeper(name: str, seconds: float, code: int = 0) -> testrun.Step:
+    script = f"import sys, time; time.sleep({seconds}); print('{name} done'); sys.exit({code})"
+    return testrun.Step(name, (sys.executable, "-c", script), parallel=True)
+
+
+def test_parallel_steps_overlap_and_all_pass(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
+    monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
+    steps = [sleeper("a", 0.6), sleeper("b", 0.6), sleeper("c", 0.6)]
+    started = time.monotonic()
+    assert testrun.run(steps, jobs=2)
+    elapsed = time.monotonic() - started
+    assert [s.result for s in steps] == ["passed"] * 3
+    assert elapsed < 1.7  # 3 x 0.6 s one after the other would be 1.8 s or more
+    assert (tmp_path / "b.log").read_text() == "b done\n"
+
+
+def test_a_failure_starts_nothing_new_and_fails_the_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
+    monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
+    steps = [sleeper("bad", 0.1, code=3), sleeper("slow", 0.5), sleeper("later", 0.1)]
+    assert not testrun.run(steps, jobs=2)
+    assert [s.result for s in steps] == ["failed", "passed", "not run"]
+
+
+def test_one_job_runs_in_order_and_stops_at_the_first_failure() -> None:
+    steps = [sleeper("one", 0.0), sleeper("two", 0.0, code=1), sleeper("three", 0.0)]
+    assert not testrun.run(steps, jobs=1)
+    assert [s.result for s in steps] == ["passed", "failed", "not run"]

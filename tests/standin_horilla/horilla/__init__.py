@@ -1,0 +1,1 @@
+"""Stand-in for upstream Horilla's project package (see ../README.md)."""

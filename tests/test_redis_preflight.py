@@ -1,0 +1,75 @@
+"""Bad input for the Redis tier stops in preflight, naming the variable or group.
+
+Runs the real playbooks/preflight.yml against a throw-away inventory of local hosts
+(nothing is changed: preflight only reads facts and asserts).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+# A throw-away secret, as the lab would generate one.
+PASSWORD = secrets.token_hex(16)
+
+
+def inventory(tmp_path: Path, sentinels: list[str], extra: dict | None = None) -> Path:
+    hosts = {"redis1": 41, "redis2": 42, "mon1": 61}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": os.environ.get("PYTHON", "python3")}
+    doc = {
+        "all": {
+            "vars": {**local, **(extra or {})},
+            "children": {
+                "redis": {"hosts": {h: {"internal_address": f"192.0.2.{hosts[h]}"} for h in ("redis1", "redis2")}},
+                "sentinel": {"hosts": {h: {"internal_address": f"192.0.2.{hosts[h]}"} for h in sentinels}},
+            },
+        }
+    }
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def preflight(hosts_file: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
+    return subprocess.run(
+        # redis1 is in both groups, so every check runs; one host keeps the test quick.
+        ["ansible-playbook", "-i", str(hosts_file), "--limit", "redis1", "playbooks/preflight.yml"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_good_input_passes(tmp_path):
+    run = preflight(inventory(tmp_path, ["redis1", "redis2", "mon1"], {"redis_password": PASSWORD}))
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("sentinels", "extra", "message"),
+    [
+        (["redis1", "redis2", "mon1"], {}, "redis_password must be set"),
+        (["redis1", "redis2", "mon1"], {"redis_password": "has a space in it, 32 characters"}, "without spaces"),
+        (["redis1", "redis2"], {"redis_password": PASSWORD}, "The `sentinel` group must have at least 3 hosts"),
+        (
+            ["redis1", "redis2", "mon1"],
+            {"redis_password": PASSWORD, "redis_sentinel_quorum": 4},
+            "redis_sentinel_quorum is 4 but there are 3 Sentinels",
+        ),
+    ],
+    ids=["no-password", "password-with-space", "two-sentinels", "quorum-above-count"],
+)
+def test_bad_input_stops_in_preflight(tmp_path, sentinels, extra, message):
+    run = preflight(inventory(tmp_path, sentinels, extra))
+    assert run.returncode != 0
+    output = " ".join(run.stdout.split())
+    assert " ".join(message.split()) in output, run.stdout[-3000:]
