@@ -24,7 +24,7 @@ def timer_next(host: str, timer: str) -> str:
             ["horilla-backup-full", "horilla-backup-diff", "horilla-backup-maintenance", "horilla-backup-verify"],
         ),
         ("postgres", ["horilla-backup-dump", "horilla-backup-files"]),
-        ("app", ["horilla-backup-files"]),
+        (lab.APP_GROUP, ["horilla-backup-files"]),
     ],
 )
 def test_timers_are_scheduled(group, timers):

@@ -87,7 +87,12 @@ def test_restore_to_a_point_in_time():
     assert lab.sh(app, f"cd {MEDIA} && sha256sum f*.bin | sort").stdout != before_files
 
     # 6. Restore the cluster and the files to T.
-    restore_s, _ = lab.restore_playbook(restore_confirm=True, restore_target_time=target, restore_files_include=[MEDIA])
+    restore_s, _ = lab.restore_playbook(
+        restore_confirm=True,
+        restore_target_time=target,
+        restore_files_include=[MEDIA],
+        restore_files_group=lab.APP_GROUP,
+    )
     rejoin_s, _ = _timed(lambda: lab.wait_for(lab.healthy, 180, "a leader with a running replica"))
     figures["restore"] = {
         "target_time": target,
