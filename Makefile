@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer drill-backup
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test-all: venv ## Everything, including the scenarios make test leaves out (the 
 
 drill-loadbalancer: venv ## The loadbalancer scenario with the full rolling deploy (the horilla role on each node)
 	LB_DRILL_FULL_DEPLOY=1 python -m lab test --scenario loadbalancer
+
+drill-backup: venv ## The backup scenario with the 1 GiB restore drill (reports/drills/backup-1gb.json)
+	BACKUP_DRILL_MB=1024 molecule test -s backup
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv
 	rm -rf .lab $(VENV)

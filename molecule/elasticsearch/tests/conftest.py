@@ -40,7 +40,10 @@ def password(user: str) -> str:
 class Cluster:
     """Talks to any node of the cluster as any of its users."""
 
-    timeout: float = 10.0
+    # Above Elasticsearch's own waits (index creation waits up to 30 s for its primaries,
+    # `wait_for_status` up to the 60 s the tests ask for): on a loaded 2-core machine a
+    # shorter client timeout fails a request the cluster would have answered.
+    timeout: float = 75.0
     ca: Path = CA
     nodes: tuple[str, ...] = NODES
 

@@ -160,7 +160,10 @@ class Load:
             now = time.monotonic()
             if now < next_at:
                 time.sleep(next_at - now)
-            next_at += interval
+            # A thread held up by a slow request skips the slots it missed instead of
+            # firing them in a burst: the load stays steady, and a burst from this one
+            # client would run into HAProxy's per-client rate limit (429).
+            next_at = max(next_at + interval, time.monotonic())
             started = time.monotonic()
             try:
                 response = requests.get(url, timeout=self.timeout, verify=ca, headers={"Connection": "close"})
