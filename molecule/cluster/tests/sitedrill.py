@@ -145,7 +145,7 @@ def redis_healthy() -> bool:
         return False
 
 
-def es(path: str, node: str | None = None, timeout: float = 3) -> dict | list:
+def es(path: str, node: str | None = None, timeout: float = 10) -> dict | list:
     """GET from the first Elasticsearch node that answers, as the `elastic` user."""
     last: Exception | None = None
     for name in [node] if node else group("elasticsearch"):
@@ -274,7 +274,21 @@ class Sink:
     def alerts(self, after: float) -> list[tuple[float, dict]]:
         """(received_at, alert) of every alert in every notification received after a time."""
         with self._lock:
-            return [(n.received_at, a) for n in self.received if n.received_at >= after for a in n.payload["alerts"]]
+            return [
+                (n.received_at, a) for n in self.received if n.received_at >= after for a in n.payload.get("alerts", [])
+            ]
+
+    def heartbeats(self, alertname: str = "Watchdog") -> list[float]:
+        """When each notification carrying alertname (firing) arrived: the dead man's switch."""
+        with self._lock:
+            return [
+                n.received_at
+                for n in self.received
+                if any(
+                    a["labels"].get("alertname") == alertname and a["status"] == "firing"
+                    for a in n.payload.get("alerts", [])
+                )
+            ]
 
     def first(self, alertname: str, status: str, after: float, instance: str | None = None) -> float | None:
         """When the first notification of alertname in status (for instance) arrived after a time."""

@@ -107,3 +107,32 @@ def test_no_alert_fires_but_the_watchdog():
     assert firing == [], [(a["labels"]["alertname"], a["labels"].get("instance")) for a in firing]
     alerts = site.get_json(f"http://{site.address('mon1')}:9093/api/v2/alerts")
     assert "Watchdog" in {a["labels"]["alertname"] for a in alerts}
+
+
+BACKUP_TIMERS = {
+    # roles/backup: the backup host runs pgBackRest's full/diff backups, restic's
+    # maintenance and the weekly verify; the Patroni members the leader-only dump; every
+    # host (backup_files_groups: [all]) its file backup.
+    "backup": ["horilla-backup-full", "horilla-backup-diff", "horilla-backup-maintenance", "horilla-backup-verify"],
+    "postgres": ["horilla-backup-dump"],
+    "all": ["horilla-backup-files"],
+}
+
+
+@pytest.mark.parametrize("group", sorted(BACKUP_TIMERS))
+def test_backups_are_scheduled(group):
+    for name in site.group(group):
+        node = testing.host(name)
+        for timer in BACKUP_TIMERS[group]:
+            out = node.check_output(f"systemctl show -p ActiveState -p NextElapseUSecRealtime {timer}.timer")
+            props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+            assert props["ActiveState"] == "active", f"{name}: {timer}.timer is {props['ActiveState']}"
+            assert props["NextElapseUSecRealtime"], f"{name}: {timer}.timer has no next run"
+
+
+def test_wal_archiving_reaches_the_backup_repository():
+    """pgBackRest's own end-to-end check from the backup host: the leader archives a WAL
+    segment into the repository on mon1."""
+    backup_host = site.group("backup")[0]
+    out = testing.host(backup_host).run("runuser -u postgres -- pgbackrest --stanza=horilla check 2>&1")
+    assert out.rc == 0 and "completed successfully" in out.stdout, out.stdout
