@@ -16,6 +16,8 @@ def test_make_test_runs_every_scenario_but_those_left_to_test_all() -> None:
     names = molecule_steps(testrun.plan(None, {"lint", "unit", "molecule"}))
     assert "common" in names
     assert names[0] == "common"  # the base first, so a broken base fails fast
+    # then longest first, so the longest scenario does not run on alone at the end
+    assert names[1] == "backup"
     assert not set(names) & set(testrun.OUTSIDE_MAKE_TEST)
     assert set(names) | set(testrun.OUTSIDE_MAKE_TEST) == set(testrun.scenarios())
 
