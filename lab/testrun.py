@@ -30,13 +30,13 @@ from lab.state import PROJECT_DIR
 # Scenarios not named here run after these, in alphabetical order.
 SCENARIO_ORDER = (
     "common",
+    "loadbalancer",
     "backup",
+    "postgresql",
     "elasticsearch",
     "horilla",
-    "postgresql",
-    "loadbalancer",
-    "monitoring",
     "redis",
+    "monitoring",
     "grafana",
     "node_exporter",
     "cluster",
