@@ -6,6 +6,7 @@ Ends with a pytest-style summary line and writes the timings to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -112,34 +113,30 @@ def plan(selected: list[str] | None, stages: set[str], everything: bool = False)
     # Lint and unit tests (one core) beside `prepare` and then the first scenario (the
     # other core); the next scenario starts when either of the two is done. A failed
     # check starts no further scenario (one already running is let finish).
+    # The first scenario's step time (summary, test-run.json) includes the prepare.
     lint_and_unit = Step(
         "lint and unit tests (" + ", ".join(n for n, _ in checks) + ")",
         checks[0][1],
         parallel=True,
         then=tuple(a for _, a in checks[1:]),
     )
-    first = molecule[0]
-    first.argv, first.then = PREPARE[1], (first.argv,)
-    # (its step time, in the summary and test-run.json, includes the prepare)
-    return [lint_and_unit, *molecule]
+    first = Step(molecule[0].name, PREPARE[1], parallel=True, then=(molecule[0].argv,))
+    return [lint_and_unit, first, *molecule[1:]]
 
 
 def _run_one(step: Step, log: Path | None = None) -> bool:
+    """Runs the step's commands in order until one fails; output to `log` when given."""
     started = time.monotonic()
-    code = 0
-    for argv in (step.argv, *step.then):
-        if log is None:
-            code = subprocess.run(argv, cwd=PROJECT_DIR, check=False).returncode
-        else:
-            with log.open("a") as out:
-                if step.then:
-                    out.write(f"\n===== {' '.join(argv)} =====\n")
-                    out.flush()
-                code = subprocess.run(
-                    argv, cwd=PROJECT_DIR, check=False, stdout=out, stderr=subprocess.STDOUT
-                ).returncode
-        if code != 0:
-            break
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("w")) if log is not None else None
+        for argv in (step.argv, *step.then):
+            if out is not None and step.then:
+                out.write(f"\n===== {' '.join(argv)} =====\n")
+                out.flush()
+            redirect = {"stdout": out, "stderr": subprocess.STDOUT} if out is not None else {}
+            code = subprocess.run(argv, cwd=PROJECT_DIR, check=False, **redirect).returncode
+            if code != 0:
+                break
     step.seconds = time.monotonic() - started
     step.result = "passed" if code == 0 else "failed"
     return code == 0
@@ -155,8 +152,8 @@ def _run_parallel(steps: list[Step], jobs: int) -> bool:
         while pending or running:
             while ok and pending and len(running) < jobs:
                 step = pending.pop(0)
+                # "lint and unit tests (yamllint, ...)" logs to lint-and-unit-tests.log
                 log = LOG_DIR / f"{step.name.split(' (')[0].replace(' ', '-')}.log"
-                log.unlink(missing_ok=True)
                 print(f"\n===== {step.name} (started; output in {log.relative_to(PROJECT_DIR)}) =====", flush=True)
                 running[pool.submit(_run_one, step, log)] = (step, log)
             if not running:
