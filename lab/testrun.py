@@ -6,6 +6,7 @@ Ends with a pytest-style summary line and writes the timings to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,19 +18,28 @@ from pathlib import Path
 
 from lab.state import PROJECT_DIR
 
-# Cheap and foundational first, so a broken base fails in minutes, not after the
-# cluster. Scenarios not named here run after these, in alphabetical order.
+# `common` first: it is the base every role builds on (a broken base fails in minutes)
+# and it fills the shared apt cache the others use. It runs beside the lint and unit
+# tests, which use one core only and would otherwise leave the second one idle for
+# about five minutes. The rest run two at a time (JOBS), longest first, so that the
+# longest scenarios do not start last and run on alone: measured on the 2-core build
+# machine (fresh clones, 2026-11-24) backup 1236 s, elasticsearch 1135-1265, horilla
+# 1104-1130, postgresql 977-1158, loadbalancer ~1600-1950, monitoring 741-930, redis
+# 712-1092, grafana 350-504, node_exporter 113-206. In the old cheapest-first order the
+# suite took about 91 minutes, past CI's 90; now about 75-82. The total is what it is
+# (the work is CPU-bound); the order only keeps the end from running on one core.
+# Scenarios not named here run after these, in alphabetical order.
 SCENARIO_ORDER = (
     "common",
-    "node_exporter",
-    "redis",
+    "loadbalancer",
+    "backup",
     "postgresql",
     "elasticsearch",
     "horilla",
-    "loadbalancer",
+    "redis",
     "monitoring",
     "grafana",
-    "backup",
+    "node_exporter",
     "cluster",
 )
 
@@ -50,11 +60,12 @@ LINT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 UNIT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (("pytest", (sys.executable, "-m", "pytest")),)
 
 
-# Molecule scenarios after the first run this many at a time. Each scenario is its own
-# lab (own containers, network and subnet), and most of a scenario's wall time is spent
-# waiting (package downloads, services starting, drills waiting for failovers), so two
-# at once on 2 cores finish the suite far sooner than one after the other. Every
-# scenario's drills were measured with another scenario running beside them.
+# Molecule scenarios run this many at a time. Each scenario is its own lab (own
+# containers, network and subnet); two at once on 2 cores finish the suite far sooner
+# than one after the other, and every scenario's drills were measured with another
+# scenario running beside them. Three at once was measured too (2026-11-24): the load
+# average rose to 15, 40 % of the CPU went to the kernel, and every scenario ran 1.5 to
+# 3 times slower than with two, so the suite as a whole took longer.
 JOBS = int(os.environ.get("LAB_TEST_JOBS", "2"))
 LOG_DIR = PROJECT_DIR / ".lab" / "reports" / "logs"
 
@@ -67,6 +78,8 @@ class Step:
     seconds: float = 0.0
     # May run beside other such steps (its output then goes to a log file).
     parallel: bool = False
+    # Commands run after `argv` succeeds, as part of the same step and log.
+    then: tuple[tuple[str, ...], ...] = ()
 
 
 def scenarios(root: Path = PROJECT_DIR) -> list[str]:
@@ -75,33 +88,55 @@ def scenarios(root: Path = PROJECT_DIR) -> list[str]:
     return ordered + [s for s in found if s not in ordered]
 
 
+PREPARE = ("prepare (engine, host packages, images)", (sys.executable, "-m", "lab", "prepare"))
+
+
 def plan(selected: list[str] | None, stages: set[str], everything: bool = False) -> list[Step]:
-    steps: list[Step] = []
+    checks: list[tuple[str, tuple[str, ...]]] = []
     if not selected and "lint" in stages:
-        steps += [Step(n, a) for n, a in LINT_STEPS]
+        checks += LINT_STEPS
     if not selected and "unit" in stages:
-        steps += [Step(n, a) for n, a in UNIT_STEPS]
-    if "molecule" in stages:
-        available = scenarios()
-        names = selected or [s for s in available if everything or s not in OUTSIDE_MAKE_TEST]
-        unknown = [s for s in names if s not in available]
-        if unknown:
-            raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; have: {', '.join(available)}")
-        steps.append(Step("prepare (engine, host packages, images)", (sys.executable, "-m", "lab", "prepare")))
+        checks += UNIT_STEPS
+    if "molecule" not in stages:
+        return [Step(n, a) for n, a in checks]
+
+    available = scenarios()
+    names = selected or [s for s in available if everything or s not in OUTSIDE_MAKE_TEST]
+    unknown = [s for s in names if s not in available]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; have: {', '.join(available)}")
+    molecule = [Step(f"molecule {s}", ("molecule", "test", "-s", s), parallel=True) for s in names]
+    if not checks:
         # The first scenario runs alone: it creates the shared apt cache the others use.
-        steps += [Step(f"molecule {s}", ("molecule", "test", "-s", s), parallel=i > 0) for i, s in enumerate(names)]
-    return steps
+        molecule[0].parallel = False
+        return [Step(*PREPARE), *molecule]
+    # Lint and unit tests (one core) beside `prepare` and then the first scenario (the
+    # other core); the next scenario starts when either of the two is done. A failed
+    # check starts no further scenario (one already running is let finish).
+    # The first scenario's step time (summary, test-run.json) includes the prepare.
+    lint_and_unit = Step(
+        "lint and unit tests (" + ", ".join(n for n, _ in checks) + ")",
+        checks[0][1],
+        parallel=True,
+        then=tuple(a for _, a in checks[1:]),
+    )
+    first = Step(molecule[0].name, PREPARE[1], parallel=True, then=(molecule[0].argv,))
+    return [lint_and_unit, first, *molecule[1:]]
 
 
 def _run_one(step: Step, log: Path | None = None) -> bool:
+    """Runs the step's commands in order until one fails; output to `log` when given."""
     started = time.monotonic()
-    if log is None:
-        code = subprocess.run(step.argv, cwd=PROJECT_DIR, check=False).returncode
-    else:
-        with log.open("w") as out:
-            code = subprocess.run(
-                step.argv, cwd=PROJECT_DIR, check=False, stdout=out, stderr=subprocess.STDOUT
-            ).returncode
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("w")) if log is not None else None
+        for argv in (step.argv, *step.then):
+            if out is not None and step.then:
+                out.write(f"\n===== {' '.join(argv)} =====\n")
+                out.flush()
+            redirect = {"stdout": out, "stderr": subprocess.STDOUT} if out is not None else {}
+            code = subprocess.run(argv, cwd=PROJECT_DIR, check=False, **redirect).returncode
+            if code != 0:
+                break
     step.seconds = time.monotonic() - started
     step.result = "passed" if code == 0 else "failed"
     return code == 0
@@ -117,7 +152,8 @@ def _run_parallel(steps: list[Step], jobs: int) -> bool:
         while pending or running:
             while ok and pending and len(running) < jobs:
                 step = pending.pop(0)
-                log = LOG_DIR / f"{step.name.replace(' ', '-')}.log"
+                # "lint and unit tests (yamllint, ...)" logs to lint-and-unit-tests.log
+                log = LOG_DIR / f"{step.name.split(' (')[0].replace(' ', '-')}.log"
                 print(f"\n===== {step.name} (started; output in {log.relative_to(PROJECT_DIR)}) =====", flush=True)
                 running[pool.submit(_run_one, step, log)] = (step, log)
             if not running:

@@ -16,6 +16,8 @@ def test_make_test_runs_every_scenario_but_those_left_to_test_all() -> None:
     names = molecule_steps(testrun.plan(None, {"lint", "unit", "molecule"}))
     assert "common" in names
     assert names[0] == "common"  # the base first, so a broken base fails fast
+    # then longest first, so the longest scenario does not run on alone at the end
+    assert names[1] == "loadbalancer"
     assert not set(names) & set(testrun.OUTSIDE_MAKE_TEST)
     assert set(names) | set(testrun.OUTSIDE_MAKE_TEST) == set(testrun.scenarios())
 
@@ -32,16 +34,46 @@ def test_a_named_scenario_runs_even_when_make_test_leaves_it_out() -> None:
     assert not any(s.name in ("yamllint", "pytest") for s in steps)
 
 
-def test_lint_and_unit_come_before_any_container() -> None:
+def test_make_test_runs_lint_and_unit_beside_prepare_and_the_first_scenario() -> None:
     steps = testrun.plan(None, {"lint", "unit", "molecule"})
-    first_molecule = next(i for i, s in enumerate(steps) if s.name.startswith("prepare"))
-    assert {s.name for s in steps[:first_molecule]} >= {"yamllint", "ansible-lint", "pytest"}
+    checks, first = steps[0], steps[1]
+    commands = [checks.argv, *checks.then]
+    assert [c[0] for c in commands[:2]] == ["yamllint", "ansible-lint"]
+    assert commands[-1][1:] == ("-m", "pytest")
+    assert checks.parallel and first.parallel
+    # the first scenario's step prepares the engine and the images before its scenario
+    assert first.argv[1:] == ("-m", "lab", "prepare")
+    assert first.then == (("molecule", "test", "-s", "common"),)
+    assert all(s.parallel for s in steps[2:])
 
 
-def test_scenarios_after_the_first_may_run_side_by_side() -> None:
-    steps = [s for s in testrun.plan(None, {"molecule"}) if s.name.startswith("molecule ")]
-    assert not steps[0].parallel  # creates the shared apt cache alone
-    assert all(s.parallel for s in steps[1:])
+def test_make_lint_and_make_unit_run_their_steps_one_by_one() -> None:
+    steps = testrun.plan(None, {"lint", "unit"})
+    assert [s.name for s in steps][-1] == "pytest"
+    assert {"yamllint", "ansible-lint", "ruff check"} <= {s.name for s in steps}
+    assert not any(s.parallel or s.then for s in steps)
+
+
+def test_scenarios_without_lint_prepare_first_and_the_first_runs_alone() -> None:
+    steps = testrun.plan(None, {"molecule"})
+    assert steps[0].name.startswith("prepare")
+    molecule = steps[1:]
+    assert not molecule[0].parallel  # creates the shared apt cache alone
+    assert all(s.parallel for s in molecule[1:])
+
+
+def test_a_step_runs_its_commands_in_order_and_stops_at_a_failure(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
+    monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
+    say = (sys.executable, "-c", "print('first')")
+    fail = (sys.executable, "-c", "import sys; print('second'); sys.exit(4)")
+    never = (sys.executable, "-c", "print('third')")
+    chained = testrun.Step("chained (three commands)", say, parallel=True, then=(fail, never))
+    other = sleeper("other", 0.0)
+    assert not testrun.run([chained, other], jobs=2)
+    assert chained.result == "failed"
+    log = (tmp_path / "chained.log").read_text()
+    assert "first" in log and "second" in log and "third" not in log
 
 
 def sleeper(name: str, seconds: float, code: int = 0) -> testrun.Step:
