@@ -32,7 +32,8 @@ def recap_totals(lines: list[str]) -> dict[str, int]:
     """Sums of the PLAY RECAP counters over every host and every playbook run in the output."""
     totals = {"hosts_in_recap": 0, "ok": 0, "changed": 0, "unreachable": 0, "failed": 0}
     for line in lines:
-        match = RECAP.match(ANSI.sub("", line).strip())
+        # Molecule 26 frames the playbook's output: each line starts with "  │ ".
+        match = RECAP.match(ANSI.sub("", line).strip().lstrip("│").strip())
         if match:
             totals["hosts_in_recap"] += 1
             for key, value in match.groupdict().items():
