@@ -70,8 +70,9 @@ def test_the_app_reaches_postgres_only_through_haproxy():
 
 
 def test_the_app_finds_redis_through_the_sentinels():
-    """Every app node holds connections to the primary the Sentinels name, none to a
-    replica, and its settings name only the Sentinels."""
+    """Every app node holds connections to the primary the Sentinels name (django-redis'
+    SentinelClient writes there; it reads from the replicas the Sentinels list), and
+    its settings name only the Sentinels, no Redis host."""
     primary = site.redis_primary()
     assert primary
     for node in site.group("app"):
@@ -82,20 +83,31 @@ def test_the_app_finds_redis_through_the_sentinels():
     }
     app_addresses = {site.address(app) for app in site.group("app")}
     assert app_addresses <= clients[primary], clients
-    for replica in set(site.group("redis")) - {primary}:
-        assert not app_addresses & clients[replica], clients
+    replicas = {f"{r['ip']}" for r in site.redis_lab.sentinel(site.group("sentinel")[0]).sentinel_slaves("horilla")}
+    assert replicas == {site.address(r) for r in set(site.group("redis")) - {primary}}, replicas
     sentinels = ",".join(f"{site.address(s)}:26379" for s in site.group("sentinel"))
     for node in site.group("app"):
         ops = testing.host(node).check_output("grep -h '^HORILLA_OPS_REDIS' /etc/horilla/*.env || true")
         assert f"HORILLA_OPS_REDIS_SENTINELS='{sentinels}'" in ops, node
+        assert not any(f"{site.address(r)}:6379" in ops for r in site.group("redis")), ops
 
 
 def test_prometheus_scrapes_every_target_and_each_is_up():
     active = site.prom("/api/v1/targets", state="active")["activeTargets"]
     jobs = {(t["labels"]["job"], t["labels"]["instance"]) for t in active}
     assert site.expected_targets() <= jobs
-    assert {job for job, _ in jobs} >= {"blackbox_http", "blackbox_tcp", "blackbox_http_vip"}
+    # The probes through the VIP, as users reach the site (HTTPS) and as the app
+    # reaches Postgres (:5000, :5001); their job label is that of the other probes.
+    vip_probes = {(t["labels"]["job"], t["labels"].get("service")) for t in active if t["labels"]["instance"] == "vip"}
+    assert vip_probes >= {
+        ("blackbox_http", "horilla"),
+        ("blackbox_tcp", "postgres-primary"),
+        ("blackbox_tcp", "postgres-replicas"),
+    }, vip_probes
     assert site.targets_down() == []
+    # Up is not enough for a probe: each must succeed (TLS through the VIP included).
+    failing = site.prom("/api/v1/query", query="probe_success == 0")["result"]
+    assert failing == [], [(r["metric"].get("instance"), r["metric"].get("target")) for r in failing]
 
 
 def test_no_alert_fires_but_the_watchdog():

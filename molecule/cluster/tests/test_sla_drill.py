@@ -102,13 +102,6 @@ EVENTS = [
 
 
 @pytest.fixture(scope="module")
-def sink():
-    sink = site.Sink(site.gateway()).start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture(scope="module")
 def drill():
     """The state shared by the drill's steps, and the report written at the end."""
     state: dict = {"events": {}, "started": None}
