@@ -85,10 +85,11 @@ def test_the_app_finds_redis_through_the_sentinels():
     assert app_addresses <= clients[primary], clients
     replicas = {f"{r['ip']}" for r in site.redis_lab.sentinel(site.group("sentinel")[0]).sentinel_slaves("horilla")}
     assert replicas == {site.address(r) for r in set(site.group("redis")) - {primary}}, replicas
-    sentinels = ",".join(f"{site.address(s)}:26379" for s in site.group("sentinel"))
+    sentinels = {f"{site.address(s)}:26379" for s in site.group("sentinel")}
     for node in site.group("app"):
         ops = testing.host(node).check_output("grep -h '^HORILLA_OPS_REDIS' /etc/horilla/*.env || true")
-        assert f"HORILLA_OPS_REDIS_SENTINELS='{sentinels}'" in ops, node
+        settings = dict(line.split("=", 1) for line in ops.splitlines())
+        assert set(settings["HORILLA_OPS_REDIS_SENTINELS"].strip("'").split(",")) == sentinels, (node, settings)
         assert not any(f"{site.address(r)}:6379" in ops for r in site.group("redis")), ops
 
 
