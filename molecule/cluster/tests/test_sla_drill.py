@@ -136,6 +136,8 @@ def figures(summary: Summary) -> dict:
         "failed_requests": summary.failed,
         "seconds_unavailable": round(summary.unavailable_seconds, 2),
         "latency_p95_ms": round(1000 * summary.p95_seconds, 1),
+        # Each run of failed requests: how long, how many (first failure to next success).
+        "outages": [{"seconds": round(o.seconds, 2), "failed_requests": o.failed_requests} for o in summary.outages],
     }
 
 
