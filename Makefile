@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer drill-backup
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer drill-backup drill-cluster
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,17 @@ drill-loadbalancer: venv ## The loadbalancer scenario with the full rolling depl
 
 drill-backup: venv ## The backup scenario with the 1 GiB restore drill (reports/drills/backup-1gb.json)
 	BACKUP_DRILL_MB=1024 molecule test -s backup
+
+# Each stage of the cluster scenario on its own, so that timed.py can record the wall
+# time of the cold create + converge and of the idempotent re-run in the drill report.
+# The hosts stay up afterwards for a look around; `molecule destroy -s cluster` removes them.
+drill-cluster: venv ## The 13-host cluster scenario, timed, with the SLA drill (reports/drills/cluster.json, .md)
+	molecule destroy -s cluster
+	python molecule/cluster/timed.py prepare -- python -m lab prepare
+	python molecule/cluster/timed.py create -- molecule create -s cluster
+	python molecule/cluster/timed.py converge_cold -- molecule converge -s cluster
+	python molecule/cluster/timed.py idempotent_rerun -- molecule idempotence -s cluster
+	molecule verify -s cluster
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv
 	rm -rf .lab $(VENV)

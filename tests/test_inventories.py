@@ -84,11 +84,32 @@ def test_scenarios_use_distinct_subnets():
 
 
 def test_cluster_scenario_uses_the_lab_inventory_itself():
-    """The `cluster` scenario converges the lab definition, not a copy of it."""
+    """The `cluster` scenario converges the lab definition, not a copy of it: the lab
+    inventory first, then only drill-settings/, which sets host variables of lab hosts
+    and adds no host and no group."""
     config = yaml.safe_load((PROJECT / "molecule" / "cluster" / "molecule.yml").read_text())
     args = config["ansible"]["executor"]["args"]["ansible_playbook"]
-    assert args == ["--inventory=${MOLECULE_PROJECT_DIRECTORY}/inventory/lab"]
+    assert args == [
+        "--inventory=${MOLECULE_PROJECT_DIRECTORY}/inventory/lab",
+        "--inventory=${MOLECULE_SCENARIO_DIRECTORY}/drill-settings",
+    ]
     assert not (PROJECT / "molecule" / "cluster" / "inventory").exists()
+    lab = inventory(PROJECT / "inventory" / "lab")
+    both = subprocess.run(
+        ["ansible-inventory", "-i", "inventory/lab", "-i", "molecule/cluster/drill-settings", "--list"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+    ).stdout
+    combined = json.loads(both)
+    assert set(combined["_meta"]["hostvars"]) == set(lab["_meta"]["hostvars"])
+    groups = {name for name in combined if name != "_meta"}
+    assert groups == {name for name in lab if name != "_meta"}
+    for group in groups:
+        assert members(combined, group) == members(lab, group), group
+    settings = yaml.safe_load((PROJECT / "molecule" / "cluster" / "drill-settings" / "hosts.yml").read_text())
+    assert set(settings) == {"all"} and set(settings["all"]) == {"hosts"}, "drill-settings: host variables only"
 
 
 def test_scenarios_share_the_lab_group_vars():

@@ -39,7 +39,13 @@ def test_sentinels_and_networks_are_parsed():
     options = config.cache_settings()["default"]["OPTIONS"]
     assert options["SENTINELS"] == [("10.0.0.41", 26379), ("redis2", 26380)]
     assert options["PASSWORD"] == REDIS_SECRET
-    assert options["SENTINEL_KWARGS"] == {"password": SENTINEL_SECRET}
+    # The Sentinels get the data connections' timeouts too (a dead Sentinel must not hang
+    # the lookup of the new primary): redis-py drops them once sentinel_kwargs are given.
+    assert options["SENTINEL_KWARGS"] == {
+        "password": SENTINEL_SECRET,
+        "socket_connect_timeout": options["SOCKET_CONNECT_TIMEOUT"],
+        "socket_timeout": options["SOCKET_TIMEOUT"],
+    }
 
 
 @pytest.mark.parametrize(

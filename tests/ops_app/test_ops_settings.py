@@ -36,7 +36,9 @@ def test_database_cache_media_overrides(django_app):
     assert default["ENGINE"] == "django_prometheus.db.backends.postgresql"
     assert default["CONN_HEALTH_CHECKS"] is True
     assert default["OPTIONS"]["connect_timeout"] == 3
-    assert settings.CACHES["default"]["OPTIONS"]["CLIENT_CLASS"] == "django_redis.client.SentinelClient"
+    # The primary for reads and writes, found through the Sentinels (no replica reads).
+    assert settings.CACHES["default"]["OPTIONS"]["CLIENT_CLASS"] == "django_redis.client.DefaultClient"
+    assert settings.CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] == "django_redis.pool.SentinelConnectionFactory"
     assert settings.MEDIA_ROOT.endswith("/media/")
     assert settings.HORILLA_OPS.release == "unit-test"
 
