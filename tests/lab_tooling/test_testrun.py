@@ -96,7 +96,9 @@ def test_parallel_steps_overlap_and_all_pass(tmp_path, monkeypatch) -> None:
 def test_a_failure_starts_nothing_new_and_fails_the_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
     monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
-    steps = [sleeper("bad", 0.1, code=3), sleeper("slow", 0.5), sleeper("later", 0.1)]
+    # "slow" outlasts "bad" by seconds, not tenths: on a loaded machine the start of a
+    # Python process alone can take half a second (seen with load 27 on 2 cores).
+    steps = [sleeper("bad", 0.1, code=3), sleeper("slow", 3.0), sleeper("later", 0.1)]
     assert not testrun.run(steps, jobs=2)
     assert [s.result for s in steps] == ["failed", "passed", "not run"]
 
