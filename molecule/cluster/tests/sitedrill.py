@@ -6,7 +6,6 @@ the VIP (lab/load.py)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -317,19 +316,4 @@ def steady_load(rate: float = 10.0, workers: int = 4) -> SteadyLoad:
 
 def ansible_playbook(playbook: str, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """One of the project's playbooks against this lab, with the scenario's inventories."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"),
-        LAB_SUBNET_PREFIX=address("mon1").rsplit(".", 1)[0],
-        LAB_NAME=testing.lab().name,
-    )
-    inventories = [arg for path in INVENTORIES for arg in ("-i", str(path))]
-    return subprocess.run(
-        ["ansible-playbook", *inventories, str(PROJECT_DIR / "playbooks" / playbook), *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+    return lbdrill.ansible_playbook(playbook, *args, timeout=timeout, inventories=INVENTORIES)

@@ -131,14 +131,9 @@ def load(drill, sink):
 
 
 def figures(summary: Summary) -> dict:
-    return {
-        "requests": summary.requests,
-        "failed_requests": summary.failed,
-        "seconds_unavailable": round(summary.unavailable_seconds, 2),
-        "latency_p95_ms": round(1000 * summary.p95_seconds, 1),
-        # Each run of failed requests: how long, how many (first failure to next success).
-        "outages": [{"seconds": round(o.seconds, 2), "failed_requests": o.failed_requests} for o in summary.outages],
-    }
+    """The load's figures of one event window (outages: each run of failed requests)."""
+    keys = ("requests", "failed_requests", "seconds_unavailable", "latency_p95_ms", "outages")
+    return {key: summary.as_dict()[key] for key in keys}
 
 
 def other_alerts(sink: site.Sink, since: float, victim: str) -> list[str]:

@@ -104,14 +104,18 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
     raise AssertionError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
 
 
-def ansible_playbook(playbook: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run one of the project's playbooks against this scenario's hosts, as an operator would."""
+def ansible_playbook(
+    playbook: str, *args: str, timeout: float = 900, inventories: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run one of the project's playbooks against this scenario's hosts, as an operator would
+    (`inventories`: other inventory sources instead of this scenario's own)."""
     prefix = address(lbs()[0]).rsplit(".", 1)[0]
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT_DIR / "ansible.cfg"), LAB_SUBNET_PREFIX=prefix)
     env.setdefault("LAB_NAME", testing.lab().name)
     env.setdefault("MOLECULE_PROJECT_DIRECTORY", str(PROJECT_DIR))
+    sources = [arg for path in inventories or (SCENARIO / "inventory",) for arg in ("-i", str(path))]
     return subprocess.run(
-        ["ansible-playbook", "-i", str(SCENARIO / "inventory"), str(PROJECT_DIR / "playbooks" / playbook), *args],
+        ["ansible-playbook", *sources, str(PROJECT_DIR / "playbooks" / playbook), *args],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,
