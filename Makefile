@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all clean drill-loadbalancer drill-backup drill-cluster
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all bench readme clean drill-loadbalancer drill-backup drill-cluster
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,13 @@ test: venv ## What CI runs: lint, unit tests and the Molecule scenarios (SCENARI
 
 test-all: venv ## Everything, including the scenarios make test leaves out (the 13-host cluster)
 	python -m lab test --all
+
+bench: prepare ## Time the whole site's converge (fresh hosts, then nothing to do) on a lab of its own: reports/bench/converge.json
+	python -m lab bench --compare-plain --compare-ssh
+	python -m lab readme
+
+readme: venv ## Rewrite the README's tables of measured figures from reports/
+	python -m lab readme
 
 drill-loadbalancer: venv ## The loadbalancer scenario with the full rolling deploy (the horilla role on each node)
 	LB_DRILL_FULL_DEPLOY=1 python -m lab test --scenario loadbalancer

@@ -1,4 +1,4 @@
-"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test}: the steps of `make lab` and `make test`."""
+"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test,bench,readme}: the steps of the Makefile."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from lab import dashboards, docker, elasticsearch, endpoints, host, images, rules, state, testrun
+from lab import bench, dashboards, docker, elasticsearch, endpoints, host, images, readme, rules, state, testrun
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     p_test.add_argument(
         "--stage", action="append", choices=("lint", "unit", "molecule"), help="run only these stages (repeatable)"
     )
+    sub.add_parser(
+        "bench", help="time the whole site's converge on a lab of its own (reports/bench/converge.json)", add_help=False
+    )
+    p_readme = sub.add_parser("readme", help="rewrite the README's tables from the reports")
+    p_readme.add_argument("--check", action="store_true", help="fail when the README's tables are stale")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return bench.main(argv[1:])
     args = parser.parse_args(argv)
 
     try:
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1 if stale else 0
             changed = dashboards.write()
             print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
+        elif args.command == "readme":
+            return readme.main(check=args.check)
         elif args.command == "test":
             return testrun.main(args.scenario, set(args.stage or ("lint", "unit", "molecule")), args.all)
     except (docker.EngineError, host.HostError, elasticsearch.PrepareError, FileNotFoundError, ValueError) as exc:

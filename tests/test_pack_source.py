@@ -94,3 +94,14 @@ def test_a_missing_source_fails_clearly(tmp_path):
     )
     assert result.returncode == 1
     assert "neither a directory nor an archive" in json.loads(result.stdout)["msg"]
+
+
+def test_a_second_pack_of_the_same_tree_reuses_the_archive_and_a_change_repacks(tmp_path):
+    tree = make_tree(tmp_path / "src")
+    first = pack(tree, tmp_path / "out")
+    again = pack(tree, tmp_path / "out")
+    assert first["created"] is True and again["created"] is False
+    assert again["sha256"] == first["sha256"]
+    (tree / "horilla" / "settings.py").write_text("DEBUG = True\n")
+    changed = pack(tree, tmp_path / "out")
+    assert changed["created"] is True and changed["sha256"] != first["sha256"]

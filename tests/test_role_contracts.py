@@ -3,7 +3,7 @@
 defaults/main.yml and meta/argument_specs.yml must agree (same variables, same
 defaults), every public variable carries the role's prefix, internal variables in
 vars/ start with an underscore, the preflight entry point validates the same options
-as main, and tasks/main.yml runs preflight first.
+as main, and tasks/main.yml runs preflight first (unless playbooks/preflight.yml has).
 """
 
 from pathlib import Path
@@ -62,10 +62,13 @@ def test_internal_variables_start_with_underscore(role):
 
 
 def test_main_runs_preflight_first(role):
+    """First, and only when this run's playbooks/preflight.yml has not checked the host
+    already (a dynamic include: skipped, it costs one task instead of every check)."""
     tasks = load(role / "tasks" / "main.yml")
     first = tasks[0]
-    target = first.get("ansible.builtin.import_tasks") or first.get("ansible.builtin.include_tasks")
+    target = first.get("ansible.builtin.include_tasks")
     assert target in ("preflight.yml", {"file": "preflight.yml"}), first
+    assert first.get("when") == "'preflight_passed' not in group_names", first
 
 
 def test_templates_carry_the_ansible_managed_header(role):

@@ -17,7 +17,7 @@ from horilla_ops.scheduler import guard
 # The ops app and the request-scoped middlewares, outermost first. Health and metrics
 # requests are answered by OpsEndpointsMiddleware before host validation, the SSL
 # redirect, sessions and upstream's own middlewares, and are not counted as traffic.
-OPS_APPS = ("django_prometheus", "horilla_ops.health")
+OPS_APPS = ("django_prometheus", "horilla_ops.health", "horilla_ops.deploy")
 OPS_OUTER_MIDDLEWARE = (
     "horilla_ops.logs.middleware.RequestIdMiddleware",
     "horilla_ops.health.middleware.OpsEndpointsMiddleware",
@@ -70,6 +70,8 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
 class OpsConfig:
     node_name: str = field(default_factory=socket.gethostname)
     release: str = "unknown"
+    # Which application this is, e.g. "horilla@72e7198" (upstream at that commit).
+    app: str = "unknown"
     log_dir: str = ""
     log_level: str = "INFO"
     request_id_header: str = "X-Request-ID"
@@ -108,6 +110,7 @@ class OpsConfig:
         return cls(
             node_name=env.get("HORILLA_OPS_NODE_NAME") or defaults.node_name,
             release=env.get("HORILLA_OPS_RELEASE") or defaults.release,
+            app=env.get("HORILLA_OPS_APP") or defaults.app,
             log_dir=env.get("HORILLA_OPS_LOG_DIR", ""),
             log_level=(env.get("HORILLA_OPS_LOG_LEVEL") or defaults.log_level).upper(),
             request_id_header=env.get("HORILLA_OPS_REQUEST_ID_HEADER") or defaults.request_id_header,

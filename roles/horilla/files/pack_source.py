@@ -8,6 +8,10 @@ always gives the same bytes and its sha256 names the release on every node.
 Prints one JSON object: archive, sha256, release (first 12 hex digits), created (bool),
 requirements_sha256 (of requirements.txt at the top of the tree, or "").
 A single top-level directory in an archive (GitHub's "horilla-1.0/") is stripped.
+
+Packing a tree of thousands of files costs seconds, on every converge: the result is
+remembered under the source's fingerprint (an archive's sha256; a directory's paths,
+sizes and mtimes) and reused while the packed archive is still there.
 """
 
 from __future__ import annotations
@@ -104,6 +108,23 @@ def write_archive(entries: dict[str, tuple[int, bytes | None]], target: Path) ->
     Path(tmp).replace(target)
 
 
+def fingerprint(source: Path, includes: list[str]) -> str:
+    """Changes whenever the packed result could: an archive's bytes, a tree's files."""
+    digest = hashlib.sha256("\0".join(includes).encode())
+    if source.is_file():
+        with source.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    starts = [source / inc for inc in includes] if includes else [source]
+    for start in starts:
+        paths = [start] if start.is_file() else sorted(p for p in start.rglob("*") if p.is_file())
+        for path in paths:
+            info = path.stat()
+            digest.update(f"{path.relative_to(source)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", required=True, type=Path)
@@ -112,6 +133,16 @@ def main() -> int:
     parser.add_argument("--include", action="append", default=[])
     args = parser.parse_args()
     source = args.source.expanduser()
+    memo = (
+        args.out_dir
+        / ".packed"
+        / f"{args.prefix}-{fingerprint(source, args.include) if source.exists() else 'none'}.json"
+    )
+    if memo.exists():
+        known = json.loads(memo.read_text())
+        if Path(known["archive"]).exists():
+            print(json.dumps({**known, "created": False}))
+            return 0
     if source.is_dir():
         entries = entries_from_directory(source, args.include)
     elif source.is_file():
@@ -129,18 +160,17 @@ def main() -> int:
     created = not target.exists()
     scratch.replace(target)
     requirements = entries.get("requirements.txt", (0, b""))[1] or b""
-    print(
-        json.dumps(
-            {
-                "archive": str(target),
-                "sha256": digest,
-                "release": digest[:12],
-                "created": created,
-                "requirements_sha256": hashlib.sha256(requirements).hexdigest() if requirements else "",
-                "files": len(entries),
-            }
-        )
-    )
+    result = {
+        "archive": str(target),
+        "sha256": digest,
+        "release": digest[:12],
+        "created": created,
+        "requirements_sha256": hashlib.sha256(requirements).hexdigest() if requirements else "",
+        "files": len(entries),
+    }
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(json.dumps(result))
+    print(json.dumps(result))
     return 0
 
 

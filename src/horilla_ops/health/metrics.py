@@ -52,9 +52,13 @@ class OpsCollector(Collector):
             )
 
         build = GaugeMetricFamily(
-            "horilla_build_info", "Versions running on this node", labels=["release", "horilla_ops", "django", "python"]
+            "horilla_build_info",
+            "Versions running on this node",
+            labels=["app", "release", "horilla_ops", "django", "python"],
         )
-        build.add_metric([config.release, __version__, django.get_version(), platform.python_version()], 1.0)
+        build.add_metric(
+            [config.app, config.release, __version__, django.get_version(), platform.python_version()], 1.0
+        )
         yield build
 
 

@@ -63,6 +63,7 @@ def detailed(request: HttpRequest) -> HttpResponse:
             "status": "ready" if ready_ok else "unavailable",
             "node": config.node_name,
             "release": config.release,
+            "app": config.app,
             "checks": {r.name: r.as_dict() for r in results},
             "scheduler": scheduler,
             "versions": {

@@ -1,0 +1,1 @@
+"""Management commands the horilla role runs at each deploy (horilla-manage ...)."""
