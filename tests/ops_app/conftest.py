@@ -1,5 +1,5 @@
-"""A throwaway Django project for the ops app: the stand-in Horilla (tests/standin_horilla)
-in a temporary directory, with a real PostgreSQL and a Redis behind a real Sentinel."""
+"""A throwaway Django project for the ops app (tests/ops_app/project, shaped like upstream
+Horilla) in a temporary directory, with a real PostgreSQL and a Redis behind a real Sentinel."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from tests.ops_app.services import MissingServer, Postgres, RedisWithSentinel, ensure_binaries
 
-STANDIN = Path(__file__).resolve().parent.parent / "standin_horilla"
+PROJECT = Path(__file__).resolve().parent / "project"
 
 
 @pytest.fixture(scope="session")
@@ -66,32 +66,33 @@ def ops_env(tmp_path_factory, redis_sentinel) -> dict[str, str]:
         "HORILLA_OPS_MEDIA_ROOT": str(workdir / "media"),
         "HORILLA_OPS_STATIC_ROOT": str(workdir / "static"),
         "HORILLA_OPS_RELEASE": "unit-test",
+        "HORILLA_OPS_APP": "horilla@unit-test",
     }
 
 
 @pytest.fixture(scope="session")
-def standin_project(tmp_path_factory, postgres) -> Path:
-    project = tmp_path_factory.mktemp("standin") / "project"
-    shutil.copytree(STANDIN, project, ignore=shutil.ignore_patterns(".env", "media", "staticfiles", "__pycache__"))
+def django_project(tmp_path_factory, postgres) -> Path:
+    project = tmp_path_factory.mktemp("ops-app") / "project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns(".env", "media", "staticfiles", "__pycache__"))
     write_env(project, postgres)
     return project
 
 
 @pytest.fixture(scope="session")
-def django_app(standin_project: Path, ops_env: dict[str, str]):
+def django_app(django_project: Path, ops_env: dict[str, str]):
     """Django configured in this process with DJANGO_SETTINGS_MODULE=horilla_ops.settings.
 
-    Like upstream, the stand-in commits no migration files: they are generated first.
+    Like upstream, the project commits no migration files: they are generated first.
     """
     import django
     from django.core.management import call_command
 
-    sys.path.insert(0, str(standin_project))
+    sys.path.insert(0, str(django_project))
     os.environ.update(ops_env, DJANGO_SETTINGS_MODULE="horilla_ops.settings", HORILLA_OPS_NODE_NAME="unit-node")
     django.setup()
     call_command("makemigrations", verbosity=0)
     call_command("migrate", verbosity=0)
-    return standin_project
+    return django_project
 
 
 @pytest.fixture

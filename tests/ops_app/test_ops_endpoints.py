@@ -73,7 +73,7 @@ def test_ready_is_503_with_unapplied_migrations(client):
 
     from horilla_ops.health import checks
 
-    call_command("migrate", "standin", "zero", verbosity=0)
+    call_command("migrate", "jobs", "zero", verbosity=0)
     checks.reset_caches()
     try:
         response = client.get("/health/ready/")
@@ -109,7 +109,8 @@ def test_metrics_carry_requests_checks_and_leader(client):
     assert 'horilla_health_check_up{check="database"} 1.0' in body
     assert 'horilla_health_check_up{check="cache"} 1.0' in body
     assert "horilla_scheduler_leader 0.0" in body
-    assert 'horilla_build_info{django="4.2' in body
+    build = next(line for line in body.splitlines() if line.startswith("horilla_build_info{"))
+    assert 'app="horilla@unit-test"' in build and 'django="4.2' in build
     assert "django_db_execute_total" in body, "query metrics come from the instrumented DB backend"
 
 
@@ -145,12 +146,13 @@ def test_a_rotated_log_is_reopened(client, ops_env):
     rotated.unlink()
 
 
-def test_upload_and_media_use_the_configured_media_root(client, ops_env):
-    from django.core.files.uploadedfile import SimpleUploadedFile
+def test_uploads_go_to_the_configured_media_root(django_app, ops_env):
+    """The shared media volume of the app nodes (HORILLA_OPS_MEDIA_ROOT), not upstream's BASE_DIR/media."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
 
-    upload = SimpleUploadedFile("unit.txt", b"unit test media")
-    response = client.post("/upload/", {"file": upload}, secure=True)
-    assert response.status_code == 201
-    name = response.json()["name"]
-    assert (Path(ops_env["HORILLA_OPS_MEDIA_ROOT"]) / name).read_bytes() == b"unit test media"
-    assert b"".join(client.get(f"/media/{name}", secure=True).streaming_content) == b"unit test media"
+    name = default_storage.save("uploads/unit.txt", ContentFile(b"unit test media"))
+    try:
+        assert (Path(ops_env["HORILLA_OPS_MEDIA_ROOT"]) / name).read_bytes() == b"unit test media"
+    finally:
+        default_storage.delete(name)

@@ -21,10 +21,10 @@ def restore_web_mode():
 
 def test_upstream_import_time_scheduler_is_blocked_in_web_processes(django_app):
     """The stand-in starts a BackgroundScheduler when its app loads, like upstream; here it must not run."""
-    import standin.scheduler
+    import jobs.scheduler
 
     assert guard.mode() == "web"
-    assert standin.scheduler.scheduler.running is False
+    assert jobs.scheduler.scheduler.running is False
     assert not [t for t in threading.enumerate() if t.name == "APScheduler"]
 
 

@@ -60,7 +60,7 @@ def test_a_confirming_leader_is_never_evicted(postgres):
 
 
 def job_runs(postgres, since: float) -> list[tuple[int, float]]:
-    query = "SELECT pid, extract(epoch from ran_at) FROM standin_jobrun WHERE ran_at > to_timestamp({}) ORDER BY ran_at"
+    query = "SELECT pid, extract(epoch from ran_at) FROM jobs_jobrun WHERE ran_at > to_timestamp({}) ORDER BY ran_at"
     rows = postgres.psql(query.format(float(since)), database="horilla")
     return [(int(p), float(t)) for p, t in (line.split("|") for line in rows.splitlines() if line)]
 
@@ -87,7 +87,7 @@ def services(django_app, ops_env, postgres):
             HORILLA_OPS_NODE_NAME=node,
             HORILLA_OPS_SCHEDULER_LEASE_SECONDS="2",
             HORILLA_OPS_SCHEDULER_RETRY_SECONDS="0.3",
-            STANDIN_JOB_INTERVAL_SECONDS="0.3",
+            JOBS_INTERVAL_SECONDS="0.3",
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "horilla_ops.scheduler"], cwd=django_app, env=env, stderr=subprocess.PIPE

@@ -14,6 +14,7 @@ def test_ops_app_and_middlewares_are_added(django_app):
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
     ]
     assert settings.MIDDLEWARE[-1] == "django_prometheus.middleware.PrometheusAfterMiddleware"
+    assert "horilla_ops.deploy" in settings.INSTALLED_APPS
     # Upstream's own middlewares are all still there, in their order.
     upstream = [m for m in settings.MIDDLEWARE if not m.startswith(("horilla_ops.", "django_prometheus."))]
     assert upstream[0] == "django.middleware.security.SecurityMiddleware"

@@ -11,13 +11,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 
 def record_run():
-    from standin.models import JobRun
+    from jobs.models import JobRun
 
     JobRun.objects.create(node=socket.gethostname(), pid=os.getpid())
 
 
 scheduler = BackgroundScheduler()
 scheduler.add_job(
-    record_run, "interval", seconds=float(os.environ.get("STANDIN_JOB_INTERVAL_SECONDS", "2")), id="standin_record_run"
+    record_run, "interval", seconds=float(os.environ.get("JOBS_INTERVAL_SECONDS", "2")), id="jobs_record_run"
 )
 scheduler.start()

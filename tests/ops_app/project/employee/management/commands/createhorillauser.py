@@ -1,7 +1,9 @@
-"""Same command line as upstream's createhorillauser (the role runs it once)."""
+"""Upstream's createhorillauser, as far as horilla_ops relies on it: a superuser and its Employee."""
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
+
+from employee.models import Employee
 
 
 class Command(BaseCommand):
@@ -16,11 +18,12 @@ class Command(BaseCommand):
         if User.objects.filter(username=username).exists():
             self.stdout.write(self.style.WARNING(f'User with username "{username}" already exists'))
             return
-        User.objects.create_superuser(
-            username=username,
+        user = User.objects.create_superuser(username=username, email=options["email"], password=options["password"])
+        Employee.objects.create(
+            employee_user_id=user,
+            employee_first_name=options["first_name"],
+            employee_last_name=options["last_name"],
             email=options["email"],
-            password=options["password"],
-            first_name=options["first_name"] or "",
-            last_name=options["last_name"] or "",
+            phone=options["phone"],
         )
-        self.stdout.write(self.style.SUCCESS("Employee instance created successfully"))
+        self.stdout.write(self.style.SUCCESS("Employee created successfully"))

@@ -2,7 +2,7 @@ from django.db import models
 
 
 class JobRun(models.Model):
-    """One run of the stand-in's scheduled job: which node and process ran it, and when."""
+    """One run of the scheduled job: which node and process ran it, and when."""
 
     node = models.CharField(max_length=255)
     pid = models.IntegerField()

@@ -1,4 +1,4 @@
-"""Stand-in settings with upstream Horilla's interface: BASE_DIR/.env, same variable names."""
+"""Settings with upstream Horilla's interface: BASE_DIR/.env, same variable names."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env(
     DEBUG=(bool, True),
-    SECRET_KEY=(str, "django-insecure-stand-in-only"),
+    SECRET_KEY=(str, "django-insecure-unit-tests-only"),
     ALLOWED_HOSTS=(list, ["*"]),
     CSRF_TRUSTED_ORIGINS=(list, ["http://localhost:8000"]),
 )
@@ -27,7 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "standin",
+    "employee",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -75,7 +76,7 @@ else:
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+
 STATICFILES_STORAGE = "whitenoise.storage.CompressedStaticFilesStorage"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = str(BASE_DIR / "media") + "/"
@@ -83,7 +84,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
 LANGUAGES = (("en", "English (US)"), ("de", "Deutsch"))
-LOCALE_PATHS = [str(BASE_DIR / "horilla" / "locale")]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Kolkata")
 USE_I18N = True
 USE_TZ = True
