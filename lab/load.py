@@ -1,26 +1,41 @@
-"""A steady load generator for drills: every request counted, every failure kept.
+"""The one load generator and recorder of every drill: logged-in users of Horilla.
 
-Drills (losing an app node, the active load balancer, the database leader...) run while
-`SteadyLoad` sends requests at a fixed rate from a few threads and records each one:
-when it started, how long it took, and whether it succeeded. Nothing is sampled, so a
-drill can say exactly how many requests failed during an event, how long the service
-was unavailable (from the first failed request to the next success), and the latency
-percentiles over the whole run.
+`SteadyLoad` runs `workers` clients at a fixed total `rate` and records every request:
+when it started, how long it took, which step of the journey it was, read or write,
+the HTTP status, and whether the user would have seen a failure. Nothing is sampled, so
+a drill can say exactly how many requests failed during an event, how long the service
+was unavailable (from the first failed request to the next success) and the latency
+percentiles, for the whole run or any window of it.
 
-Only the standard library and `requests` are used, so a scenario's tests can import it
-from the project directory (`from lab.load import SteadyLoad`).
+`horilla_users()` makes each worker a real user of upstream Horilla through the VIP:
+it logs in (a session cookie, so HAProxy keeps it on one app node) and a JWT for the
+REST API, then repeats the journey: the employee list, an employee's page, a static
+asset, an API read, and a write (an API department created, then deleted). A failure
+is what a user would see as one: an answer of 5xx or any status the step does not
+expect, a timeout, a connection error, or being sent back to the login page (a lost
+session). The worker then logs in again, and that attempt is recorded too.
+
+`http_probe()` is the same for one URL (a simpler client, e.g. a health endpoint).
+Only the standard library and `requests` are used.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import requests
 import urllib3
+
+READ, WRITE = "read", "write"
+# What one attempt of a client gives back: step, kind, ok, status, error.
+Attempt = tuple[str, str, bool, int, str]
+Client = Callable[[], Attempt]
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,8 @@ class Outcome:
     ok: bool
     status: int  # HTTP status, 0 when there was no answer
     error: str = ""
+    step: str = ""
+    kind: str = READ
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,9 @@ class Summary:
     p95_seconds: float
     p99_seconds: float
     errors: dict[str, int] = field(default_factory=dict)
+    writes: int = 0
+    failed_writes: int = 0
+    steps: dict[str, dict] = field(default_factory=dict)
 
     @property
     def error_rate(self) -> float:
@@ -77,15 +97,22 @@ class Summary:
         return {
             "requests": self.requests,
             "failed_requests": self.failed,
+            "writes": self.writes,
+            "failed_writes": self.failed_writes,
             "error_rate": round(self.error_rate, 6),
             "availability_percent": round(100 * self.availability, 4),
             "seconds_unavailable": round(self.unavailable_seconds, 2),
             "outages": [{"seconds": round(o.seconds, 2), "failed_requests": o.failed_requests} for o in self.outages],
-            "latency_p50_ms": round(1000 * self.p50_seconds, 1),
-            "latency_p95_ms": round(1000 * self.p95_seconds, 1),
-            "latency_p99_ms": round(1000 * self.p99_seconds, 1),
+            "latency_p50_ms": _ms(self.p50_seconds),
+            "latency_p95_ms": _ms(self.p95_seconds),
+            "latency_p99_ms": _ms(self.p99_seconds),
             "errors": dict(sorted(self.errors.items(), key=lambda kv: -kv[1])[:5]),
+            "steps": self.steps,
         }
+
+
+def _ms(seconds: float) -> float | None:
+    return None if math.isnan(seconds) else round(1000 * seconds, 1)
 
 
 def summarize(outcomes: list[Outcome]) -> Summary:
@@ -109,6 +136,15 @@ def summarize(outcomes: list[Outcome]) -> Summary:
         last = outcomes[-1]
         outages.append(Outage(first_failure.started, last.started + last.seconds, failed_in_row))
     latencies = [o.seconds for o in outcomes if o.ok]
+    steps: dict[str, dict] = {}
+    for name in sorted({o.step for o in outcomes if o.step}):
+        mine = [o for o in outcomes if o.step == name]
+        steps[name] = {
+            "requests": len(mine),
+            "failed": sum(1 for o in mine if not o.ok),
+            "latency_p95_ms": _ms(percentile([o.seconds for o in mine if o.ok], 95)),
+        }
+    writes = [o for o in outcomes if o.kind == WRITE]
     return Summary(
         requests=len(outcomes),
         failed=sum(1 for o in outcomes if not o.ok),
@@ -118,7 +154,15 @@ def summarize(outcomes: list[Outcome]) -> Summary:
         p95_seconds=percentile(latencies, 95),
         p99_seconds=percentile(latencies, 99),
         errors=errors,
+        writes=len(writes),
+        failed_writes=sum(1 for o in writes if not o.ok),
+        steps=steps,
     )
+
+
+def _no_insecure_warnings(verify: bool | str) -> None:
+    if verify is False:
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 
 def http_probe(
@@ -127,44 +171,162 @@ def http_probe(
     headers: dict[str, str] | None = None,
     verify: bool | str = True,
     timeout: float = 5.0,
-    expect: Callable[[requests.Response], bool] = lambda r: r.status_code < 500,
-) -> Callable[[requests.Session], tuple[bool, int, str]]:
-    """A request function for SteadyLoad: GET url, success decided by `expect`.
+    expect: Callable[[requests.Response], bool] = lambda r: r.status_code == 200,
+) -> Callable[[int], Client]:
+    """Clients that GET one URL, each on its own keep-alive session; success by `expect`."""
+    _no_insecure_warnings(verify)
 
-    The default treats any answer below 500 as served (a 429 from the rate limiter or a
-    302 to the login page is the application answering); pass `expect` to be stricter.
-    """
-    if verify is False:
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    def client(_n: int) -> Client:
+        session = requests.Session()
 
-    def probe(session: requests.Session) -> tuple[bool, int, str]:
+        def attempt() -> Attempt:
+            nonlocal session
+            try:
+                response = session.get(url, headers=headers, verify=verify, timeout=timeout, allow_redirects=False)
+            except requests.RequestException as exc:
+                # A failed connection may leave a dead keep-alive socket behind.
+                session.close()
+                session = requests.Session()
+                return "GET", READ, False, 0, type(exc).__name__
+            return "GET", READ, expect(response), response.status_code, ""
+
+        return attempt
+
+    return client
+
+
+class HorillaUser:
+    """One user of upstream Horilla, logged in through the VIP, walking the journey."""
+
+    JOURNEY = ("employee list", "employee page", "static asset", "api read", "api create", "api delete")
+    WRITES = frozenset({"api create", "api delete"})
+
+    def __init__(self, base_url: str, username: str, password: str, *, verify: bool | str, timeout: float) -> None:
+        self.base = base_url.rstrip("/")
+        self.username, self.password = username, password
+        self.verify, self.timeout = verify, timeout
+        self.session = requests.Session()
+        self.token = ""
+        self.employee_id = 0
+        self.created = 0  # the department created by the last "api create", deleted next
+        self.position = -1  # -1: log in first
+
+    def __call__(self) -> Attempt:
+        if self.position < 0:
+            return self._login()
+        step = self.JOURNEY[self.position]
+        self.position = (self.position + 1) % len(self.JOURNEY)
         try:
-            response = session.get(url, headers=headers, verify=verify, timeout=timeout, allow_redirects=False)
+            return self._step(step)
         except requests.RequestException as exc:
-            return False, 0, type(exc).__name__
-        return expect(response), response.status_code, ""
+            self._reset()
+            return step, WRITE if step in self.WRITES else READ, False, 0, type(exc).__name__
 
-    return probe
+    def _reset(self) -> None:
+        """After a connection error: a fresh connection; the session cookie is kept."""
+        cookies = self.session.cookies
+        self.session.close()
+        self.session = requests.Session()
+        self.session.cookies = cookies
+
+    def _get(self, path: str, **kwargs) -> requests.Response:
+        return self.session.get(
+            self.base + path, verify=self.verify, timeout=self.timeout, allow_redirects=False, **kwargs
+        )
+
+    def _login(self) -> Attempt:
+        """The login form (session cookie), then the API's login (JWT): both must work."""
+        try:
+            form = self._get("/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+            if form.status_code != 200 or token is None:
+                return "login", READ, False, form.status_code, "" if form.status_code != 200 else "no login form"
+            answer = self.session.post(
+                f"{self.base}/login/",
+                data={"csrfmiddlewaretoken": token.group(1), "username": self.username, "password": self.password},
+                headers={"Referer": f"{self.base}/login/"},
+                verify=self.verify,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            if answer.status_code != 302 or "/login" in answer.headers.get("Location", ""):
+                return "login", READ, False, answer.status_code, "login refused"
+            api = self.session.post(
+                f"{self.base}/api/auth/login/",
+                json={"username": self.username, "password": self.password},
+                verify=self.verify,
+                timeout=self.timeout,
+            )
+            if api.status_code != 200:
+                return "login", READ, False, api.status_code, ""
+            body = api.json()
+            self.token, self.employee_id = body["access"], body["employee"]["id"]
+        except requests.RequestException as exc:
+            self._reset()
+            return "login", READ, False, 0, type(exc).__name__
+        self.position = 0
+        return "login", READ, True, 302, ""
+
+    def _page(self, step: str, path: str) -> Attempt:
+        response = self._get(path)
+        if response.status_code in (301, 302) and "/login" in response.headers.get("Location", ""):
+            self.position = -1  # the session is gone: log in again
+            return step, READ, False, response.status_code, "sent to the login page"
+        return step, READ, response.status_code == 200, response.status_code, ""
+
+    def _step(self, step: str) -> Attempt:
+        api = {"Authorization": f"Bearer {self.token}"}
+        if step == "employee list":
+            return self._page(step, "/employee/employee-view/")
+        if step == "employee page":
+            return self._page(step, f"/employee/employee-view/{self.employee_id}/")
+        if step == "static asset":
+            return self._page(step, "/static/build/css/style.min.css")
+        if step == "api read":
+            response = self._get("/api/base/departments/", headers=api)
+            return step, READ, response.status_code == 200, response.status_code, ""
+        if step == "api create":
+            response = self.session.post(
+                f"{self.base}/api/base/departments/",
+                json={"department": f"drill-{uuid.uuid4().hex[:12]}"},
+                headers=api,
+                verify=self.verify,
+                timeout=self.timeout,
+            )
+            self.created = response.json().get("id", 0) if response.status_code == 201 else 0
+            return step, WRITE, response.status_code == 201, response.status_code, ""
+        if not self.created:  # nothing was created: nothing to delete this round
+            return step, WRITE, True, 0, "skipped"
+        response = self.session.delete(
+            f"{self.base}/api/base/departments/{self.created}/", headers=api, verify=self.verify, timeout=self.timeout
+        )
+        self.created = 0
+        return step, WRITE, response.status_code in (200, 204), response.status_code, ""
+
+
+def horilla_users(
+    base_url: str, username: str, password: str, *, verify: bool | str = True, timeout: float = 10.0
+) -> Callable[[int], Client]:
+    """Clients that are each a logged-in Horilla user walking the journey (HorillaUser)."""
+    _no_insecure_warnings(verify)
+    return lambda _n: HorillaUser(base_url, username, password, verify=verify, timeout=timeout)
 
 
 class SteadyLoad:
-    """Sends `rate` requests per second, spread over `workers` threads, until stopped.
+    """Runs `workers` clients, `rate` requests per second in all, until stopped.
 
-    Each worker keeps its own schedule (no burst to catch up after a slow request), so
-    a stalled backend shows up as failures and latency, not as a silent drop in load.
-    Use as a context manager; `outcomes` holds every request.
+    Each worker keeps its own schedule and skips the slots it missed instead of
+    catching up in a burst, so a stalled backend shows up as failures and latency, not
+    as a silent drop in load or a flood afterwards. Use as a context manager;
+    `outcomes` holds every request.
     """
 
-    def __init__(
-        self,
-        probe: Callable[[requests.Session], tuple[bool, int, str]],
-        rate: float = 20.0,
-        workers: int = 4,
-    ) -> None:
+    def __init__(self, clients: Callable[[int], Client], rate: float = 5.0, workers: int = 3) -> None:
         if rate <= 0 or workers <= 0:
             raise ValueError("rate and workers must be positive")
-        self.probe = probe
+        self.clients = clients
         self.interval = workers / rate
+        self.rate = rate
         self.workers = workers
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
@@ -178,11 +340,12 @@ class SteadyLoad:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def start(self) -> SteadyLoad:
         for n in range(self.workers):
             thread = threading.Thread(target=self._run, args=(n,), daemon=True, name=f"load-{n}")
             self._threads.append(thread)
             thread.start()
+        return self
 
     def stop(self) -> None:
         self._stop.set()
@@ -190,7 +353,7 @@ class SteadyLoad:
             thread.join()
 
     def _run(self, n: int) -> None:
-        session = requests.Session()
+        client = self.clients(n)
         # Workers start staggered so the requests are spread evenly over time.
         next_at = time.monotonic() + n * self.interval / self.workers
         while not self._stop.is_set():
@@ -198,14 +361,11 @@ class SteadyLoad:
             if delay > 0 and self._stop.wait(delay):
                 break
             started = time.monotonic()
-            ok, status, error = self.probe(session)
-            outcome = Outcome(started, time.monotonic() - started, ok, status, error)
-            with self._lock:
-                self.outcomes.append(outcome)
-            if not ok:
-                # A failed connection may leave a dead keep-alive socket behind.
-                session.close()
-                session = requests.Session()
+            step, kind, ok, status, error = client()
+            if error != "skipped":
+                outcome = Outcome(started, time.monotonic() - started, ok, status, error, step, kind)
+                with self._lock:
+                    self.outcomes.append(outcome)
             next_at = max(next_at + self.interval, time.monotonic())
 
     def between(self, start: float, end: float) -> list[Outcome]:

@@ -26,6 +26,8 @@ class LabState:
     network: str
     hosts: dict[str, LabHost]
     vars: dict[str, Any]
+    inventory: str = ""  # the inventory directory the lab was created from
+    release: str = ""  # Debian release of its hosts
 
     def group(self, group: str) -> list[LabHost]:
         """Hosts of an inventory group, in inventory order."""
@@ -52,4 +54,11 @@ def load(lab_name: str) -> LabState:
         name: LabHost(name=name, container=h["container"], address=h["address"], groups=tuple(h["groups"]))
         for name, h in raw["hosts"].items()
     }
-    return LabState(name=raw["name"], network=raw["network"], hosts=hosts, vars=raw.get("vars", {}))
+    return LabState(
+        name=raw["name"],
+        network=raw["network"],
+        hosts=hosts,
+        vars=raw.get("vars", {}),
+        inventory=raw.get("inventory", ""),
+        release=raw.get("release", ""),
+    )

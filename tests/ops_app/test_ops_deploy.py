@@ -20,7 +20,7 @@ def command(name: str, *args: str, stdin: str = "") -> dict:
         call_command(name, *args, stdout=out)
     finally:
         sys.stdin = original
-    return json.loads(out.getvalue())
+    return json.loads(out.getvalue().splitlines()[-1])
 
 
 def account(**overrides: str) -> dict[str, str]:
@@ -37,7 +37,11 @@ def account(**overrides: str) -> dict[str, str]:
 
 
 def test_state_of_an_unknown_administrator_is_absent(django_app):
-    assert command("horilla_deploy_state", "--admin", "nobody-here") == {"unapplied_migrations": [], "admin": "absent"}
+    assert command("horilla_deploy_state", "--admin", "nobody-here") == {
+        "unapplied_migrations": 0,
+        "first_unapplied": [],
+        "admin": "absent",
+    }
 
 
 def test_ensure_admin_creates_the_user_with_its_employee_record(django_app):
@@ -94,5 +98,6 @@ def test_state_lists_unapplied_migrations_and_leaves_the_admin_unknown(django_ap
     finally:
         call_command("migrate", verbosity=0)
     assert state["admin"] == "unknown"
-    assert any(name.startswith("jobs.0001") for name in state["unapplied_migrations"])
-    assert command("horilla_deploy_state", "--admin", "nobody-here")["unapplied_migrations"] == []
+    assert state["unapplied_migrations"] >= 1
+    assert any(name.startswith("jobs.0001") for name in state["first_unapplied"])
+    assert command("horilla_deploy_state", "--admin", "nobody-here")["unapplied_migrations"] == 0

@@ -1,8 +1,9 @@
 """`horilla-manage horilla_deploy_state --admin NAME`: what a deploy still has to do.
 
-Prints one JSON object, read-only:
-- "unapplied_migrations": migrations of this release the database lacks (what
-  `migrate --check` fails on), as app.name;
+Prints one JSON object on the last line of its output (upstream prints database errors
+of its own while its tables are missing), read-only:
+- "unapplied_migrations": how many migrations of this release the database lacks (what
+  `migrate --check` fails on), "first_unapplied": the first few of them as app.name;
 - "admin": the administrator's state: "ok" (a user with its Employee record, so it can
   log in), "no-employee", "absent", or "unknown" while migrations are pending.
 
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         unapplied = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
         admin = "unknown" if unapplied else admin_state(options["admin"])
-        self.stdout.write(json.dumps({"unapplied_migrations": unapplied, "admin": admin}))
+        state = {"unapplied_migrations": len(unapplied), "first_unapplied": unapplied[:5], "admin": admin}
+        self.stdout.write("\n" + json.dumps(state))
 
 
 def admin_state(username: str) -> str:

@@ -11,7 +11,7 @@ about why. This command makes sure the administrator has both:
 
 The account is read as JSON from standard input, so the password never appears on a
 command line: {"username", "password", "email", "first_name", "last_name", "phone"}.
-Prints one JSON object: {"result": "created" | "repaired" | "exists", "username": ...}.
+Prints one JSON object on its last line: {"result": "created" | "repaired" | "exists", "username": ...}.
 """
 
 from __future__ import annotations
@@ -71,4 +71,4 @@ class Command(BaseCommand):
                 result = "repaired"
             else:
                 result = "exists"
-        self.stdout.write(json.dumps({"result": result, "username": account["username"]}))
+        self.stdout.write("\n" + json.dumps({"result": result, "username": account["username"]}))
