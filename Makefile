@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:
 #   make lab    build the local lab (13 systemd containers) and converge site.yml on it
-#   make test   lint + unit tests + the Molecule scenarios (what CI runs; make test-all adds the cluster)
+#   make test   lint + unit tests + the Molecule scenarios, the whole site among them (what CI runs)
 # Everything else here is a piece of those two.
 
 SHELL := /bin/bash
@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SCENARIO ?=
 INVENTORY ?= inventory/lab
 
-.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all bench readme clean drill-loadbalancer drill-backup drill-cluster
+.PHONY: help venv prepare images lab lab-down endpoints lint unit test test-all bench readme clean drill-backup drill-cluster
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ unit: venv ## Python unit tests
 test: venv ## What CI runs: lint, unit tests and the Molecule scenarios (SCENARIO=name runs one)
 	python -m lab test $(if $(SCENARIO),--scenario $(SCENARIO))
 
-test-all: venv ## Everything, including the scenarios make test leaves out (the 13-host cluster)
+test-all: venv ## Everything make test runs, and the whole site on Debian 12 too
 	python -m lab test --all
 
 bench: prepare ## Time the whole site's converge (fresh hosts, then nothing to do) on a lab of its own: reports/bench/converge.json
@@ -63,21 +63,16 @@ bench: prepare ## Time the whole site's converge (fresh hosts, then nothing to d
 readme: venv ## Rewrite the README's tables of measured figures from reports/
 	python -m lab readme
 
-drill-loadbalancer: venv ## The loadbalancer scenario with the full rolling deploy (the horilla role on each node)
-	LB_DRILL_FULL_DEPLOY=1 python -m lab test --scenario loadbalancer
+drill-backup: venv ## The whole site with the 1 GiB restore drill (reports/drills/backup-1gb.json)
+	BACKUP_DRILL_MB=1024 molecule test -s cluster
 
-drill-backup: venv ## The backup scenario with the 1 GiB restore drill (reports/drills/backup-1gb.json)
-	BACKUP_DRILL_MB=1024 molecule test -s backup
-
-# Each stage of the cluster scenario on its own, so that timed.py can record the wall
-# time of the cold create + converge and of the idempotent re-run in the drill report.
-# The hosts stay up afterwards for a look around; `molecule destroy -s cluster` removes them.
-drill-cluster: venv ## The 13-host cluster scenario, timed, with the SLA drill (reports/drills/cluster.json, .md)
+# The whole-site scenario stage by stage, leaving the hosts up for a look around
+# (`molecule destroy -s cluster` removes them). Its verify writes reports/drills/cluster.json.
+drill-cluster: venv ## The 13-host cluster scenario with every drill, hosts left up afterwards
+	python -m lab prepare
 	molecule destroy -s cluster
-	python molecule/cluster/timed.py prepare -- python -m lab prepare
-	python molecule/cluster/timed.py create -- molecule create -s cluster
-	python molecule/cluster/timed.py converge_cold -- molecule converge -s cluster
-	python molecule/cluster/timed.py idempotent_rerun -- molecule idempotence -s cluster
+	molecule converge -s cluster
+	molecule idempotence -s cluster
 	molecule verify -s cluster
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv

@@ -22,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     builder = os.environ.get("LAB_IMAGE_BUILDER", "auto")
 
-    sub.add_parser("prepare", help="engine + host packages + images: everything the lab and the tests need")
+    p_prepare = sub.add_parser("prepare", help="engine + host packages + images: everything the lab and the tests need")
+    p_prepare.add_argument(
+        "--release",
+        action="append",
+        choices=images.RELEASES,
+        help="Debian release of the images (repeatable; default: $LAB_DEBIAN_RELEASE or trixie)",
+    )
     sub.add_parser("engine", help="make sure a Docker engine answers (installs docker.io on Debian as root)")
     p_images = sub.add_parser("images", help="build the base images and the apt cache image if their recipe changed")
     p_images.add_argument(
@@ -63,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kernel limits: {'raised ' + ' '.join(tuned) if tuned else 'sufficient'}")
             installed = host.ensure_packages()
             print(f"host packages: {'installed ' + ' '.join(installed) if installed else 'present'}")
-            _images(None, builder, False)
-            release = os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"
+            _images(args.release, builder, False)
+            release = (args.release or [os.environ.get("LAB_DEBIAN_RELEASE") or "trixie"])[0]
             for line in elasticsearch.prepare(f"{images.BASE_REPOSITORY}:{release}"):
                 print(line)
         elif args.command == "engine":

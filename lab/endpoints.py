@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab.state import LabState
 
@@ -73,9 +74,54 @@ def rows(state: LabState) -> list[tuple[str, str, str]]:
     return out
 
 
+def login_works(vip: str, username: str, password: str) -> bool:
+    """Logs in to Horilla through the VIP as a browser would (the login form, its CSRF
+    token). The lab's certificate is self-signed: this check does not verify it."""
+    import re
+
+    import requests
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    base = f"https://{vip}"
+    try:
+        with requests.Session() as session:
+            form = session.get(f"{base}/login/", verify=False, timeout=15)  # the self-signed lab certificate
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+            if token is None:
+                return False
+            answer = session.post(
+                f"{base}/login/",
+                data={"csrfmiddlewaretoken": token.group(1), "username": username, "password": password},
+                headers={"Referer": f"{base}/login/"},
+                verify=False,  # the self-signed lab certificate
+                timeout=15,
+                allow_redirects=False,
+            )
+            return answer.status_code == 302 and "/login" not in answer.headers.get("Location", "")
+    except requests.RequestException:
+        return False
+
+
+def login_line(state: LabState) -> str | None:
+    """Where to log in, as whom, where the password is, and whether that login works now."""
+    vip, username = state.vars.get("vip"), state.vars.get("admin_user")
+    secret = Path(state.inventory) / ".secrets" / "horilla_admin_password"
+    if not vip or not username or not state.group("app") or not secret.exists():
+        return None
+    works = login_works(vip, username, secret.read_text().split()[0])
+    return (
+        f"Log in to Horilla at https://{vip}/login/ as {username}, password in {secret}"
+        f"  [{'login works' if works else 'login FAILS'}]"
+    )
+
+
 def render(state: LabState) -> str:
     table = rows(state)
     width = max(len(r[0]) for r in table) if table else 0
     lines = [f"Lab {state.name}: {len(state.hosts)} hosts on Docker network {state.network}"]
     lines += [f"  {what:<{width}}  {url}  [{status}]" for what, url, status in table]
+    login = login_line(state)
+    if login:
+        lines += ["", login]
     return "\n".join(lines)

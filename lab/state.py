@@ -27,6 +27,7 @@ class LabState:
     hosts: dict[str, LabHost]
     vars: dict[str, Any]
     inventory: str = ""  # the inventory directory the lab was created from
+    inventories: tuple[str, ...] = ()  # every inventory source of the run that created it
     release: str = ""  # Debian release of its hosts
 
     def group(self, group: str) -> list[LabHost]:
@@ -60,5 +61,6 @@ def load(lab_name: str) -> LabState:
         hosts=hosts,
         vars=raw.get("vars", {}),
         inventory=raw.get("inventory", ""),
+        inventories=tuple(raw.get("inventories") or ([raw["inventory"]] if raw.get("inventory") else [])),
         release=raw.get("release", ""),
     )

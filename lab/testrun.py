@@ -13,42 +13,28 @@ import subprocess
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.state import PROJECT_DIR
 
-# `common` first: it is the base every role builds on (a broken base fails in minutes)
-# and it fills the shared apt cache the others use. It runs beside the lint and unit
-# tests, which use one core only and would otherwise leave the second one idle for
-# about five minutes. The rest run two at a time (JOBS), longest first, so that the
-# longest scenarios do not start last and run on alone: measured on the 2-core build
-# machine (fresh clones, 2026-11-24) backup 1236 s, elasticsearch 1135-1265, horilla
-# 1104-1130, postgresql 977-1158, loadbalancer ~1600-1950, monitoring 741-930, redis
-# 712-1092, grafana 350-504, node_exporter 113-206. In the old cheapest-first order the
-# suite took about 91 minutes, past CI's 90; now about 75-82. The total is what it is
-# (the work is CPU-bound); the order only keeps the end from running on one core.
-# Scenarios not named here run after these, in alphabetical order.
-SCENARIO_ORDER = (
-    "common",
-    "loadbalancer",
-    "backup",
-    "postgresql",
-    "elasticsearch",
-    "horilla",
-    "redis",
-    "monitoring",
-    "grafana",
-    "node_exporter",
-    "cluster",
-)
+# The whole site is the main proof: the `cluster` scenario converges site.yml on the 13
+# hosts with upstream Horilla and runs every tier's tests, the operations, the SLA drill
+# and the restore drill. It starts at once (after `prepare`), beside the lint and unit
+# tests, which use one core only; the small scenarios follow them on that second slot:
+# `bookworm` (site.yml --check on fresh Debian 12 hosts) and `node_exporter` (one role
+# alone on fresh hosts, the scenario to copy). Scenarios not named here run after these,
+# in alphabetical order.
+SCENARIO_ORDER = ("cluster", "bookworm", "node_exporter")
 
-# Scenarios `make test` (and so CI) leaves to `make test-all`, with the reason. CI has
-# 90 minutes on 2 cores; the per-role scenarios already cost most of it, and the
-# 13-host cluster scenario converges every tier again on top of them.
-OUTSIDE_MAKE_TEST: dict[str, str] = {
-    "cluster": "the whole site on 13 hosts does not fit CI's 90 minutes after the per-role scenarios",
-}
+# Scenarios `make test` (and so CI) leaves to `make test-all`, with the reason.
+OUTSIDE_MAKE_TEST: dict[str, str] = {}
+
+# `make test-all` also runs these, each a scenario with settings of its own.
+EXTRA_RUNS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("cluster on Debian 12", "cluster", {"LAB_DEBIAN_RELEASE": "bookworm"}),
+)
 
 LINT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("yamllint", ("yamllint", "--strict", ".")),
@@ -80,6 +66,8 @@ class Step:
     parallel: bool = False
     # Commands run after `argv` succeeds, as part of the same step and log.
     then: tuple[tuple[str, ...], ...] = ()
+    # Environment variables of this step's commands (on top of the runner's).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def scenarios(root: Path = PROJECT_DIR) -> list[str]:
@@ -88,7 +76,11 @@ def scenarios(root: Path = PROJECT_DIR) -> list[str]:
     return ordered + [s for s in found if s not in ordered]
 
 
-PREPARE = ("prepare (engine, host packages, images)", (sys.executable, "-m", "lab", "prepare"))
+# Both Debian releases' images: the cluster runs on 13, the bookworm scenario on 12.
+PREPARE = (
+    "prepare (engine, host packages, images)",
+    (sys.executable, "-m", "lab", "prepare", "--release", "trixie", "--release", "bookworm"),
+)
 
 
 def plan(selected: list[str] | None, stages: set[str], everything: bool = False) -> list[Step]:
@@ -106,10 +98,14 @@ def plan(selected: list[str] | None, stages: set[str], everything: bool = False)
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}; have: {', '.join(available)}")
     molecule = [Step(f"molecule {s}", ("molecule", "test", "-s", s), parallel=True) for s in names]
+    if everything and not selected:
+        molecule += [
+            Step(f"molecule {label}", ("molecule", "test", "-s", scenario), parallel=True, env=env)
+            for label, scenario, env in EXTRA_RUNS
+        ]
+    first = Step(molecule[0].name, PREPARE[1], parallel=True, then=(molecule[0].argv,), env=molecule[0].env)
     if not checks:
-        # The first scenario runs alone: it creates the shared apt cache the others use.
-        molecule[0].parallel = False
-        return [Step(*PREPARE), *molecule]
+        return [first, *molecule[1:]]
     # Lint and unit tests (one core) beside `prepare` and then the first scenario (the
     # other core); the next scenario starts when either of the two is done. A failed
     # check starts no further scenario (one already running is let finish).
@@ -120,8 +116,7 @@ def plan(selected: list[str] | None, stages: set[str], everything: bool = False)
         parallel=True,
         then=tuple(a for _, a in checks[1:]),
     )
-    first = Step(molecule[0].name, PREPARE[1], parallel=True, then=(molecule[0].argv,))
-    return [lint_and_unit, first, *molecule[1:]]
+    return [first, lint_and_unit, *molecule[1:]]
 
 
 def _run_one(step: Step, log: Path | None = None) -> bool:
@@ -134,7 +129,8 @@ def _run_one(step: Step, log: Path | None = None) -> bool:
                 out.write(f"\n===== {' '.join(argv)} =====\n")
                 out.flush()
             redirect = {"stdout": out, "stderr": subprocess.STDOUT} if out is not None else {}
-            code = subprocess.run(argv, cwd=PROJECT_DIR, check=False, **redirect).returncode
+            env = {**os.environ, **step.env}
+            code = subprocess.run(argv, cwd=PROJECT_DIR, check=False, env=env, **redirect).returncode
             if code != 0:
                 break
     step.seconds = time.monotonic() - started
@@ -208,16 +204,17 @@ def main(selected: list[str] | None, stages: set[str], everything: bool = False)
     ok = run(steps)
     total = time.monotonic() - started
     print(summary(steps, total))
+    # Copied into reports/ci/test-run.json from a fresh clone's run (README's table).
     report = PROJECT_DIR / ".lab" / "reports" / "test-run.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(
-        json.dumps(
-            {
-                "total_seconds": round(total, 1),
-                "steps": [{"name": s.name, "result": s.result, "seconds": round(s.seconds, 1)} for s in steps],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True)
+    record = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores",
+        "commit": commit.stdout.strip(),
+        "scenarios": [s.name.removeprefix("molecule ") for s in steps if s.name.startswith("molecule ")],
+        "total_s": round(total, 1),
+        "steps": [{"name": s.name, "result": s.result, "seconds": round(s.seconds, 1)} for s in steps],
+    }
+    report.write_text(json.dumps(record, indent=2) + "\n")
     return 0 if ok else 1

@@ -74,7 +74,7 @@ def test_every_lab_host_has_a_unique_address(hosts_file):
 
 def test_scenarios_use_distinct_subnets():
     """Scenarios may run side by side (and beside `make lab`): their networks must not overlap."""
-    prefixes = {"make lab": "172.30.0"}
+    prefixes = {"make lab": "172.30.0", "make bench": "172.30.3"}
     for molecule_yml in sorted(PROJECT.glob("molecule/*/molecule.yml")):
         env = (yaml.safe_load(molecule_yml.read_text()).get("ansible") or {}).get("env") or {}
         prefix = env.get("LAB_SUBNET_PREFIX")

@@ -7,3 +7,18 @@ the VIP, `monitoring` through Prometheus' and Alertmanager's APIs, `app` through
 and the app nodes. `health` says whether the whole site is healthy, `report` writes the
 drills' figures in one shape. Hosts, addresses and secrets come from lab.testing.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab import playbook, testing
+
+
+def run_playbook(path: str | Path, *, timeout: float = 1800, **kwargs) -> playbook.PlaybookRun:
+    """One of the project's playbooks against this lab, with the inventory sources the lab
+    was created and converged with (lab/create.yml records them), as an operator runs it."""
+    lab = testing.lab()
+    prefix = next(iter(lab.hosts.values())).address.rsplit(".", 1)[0]
+    env = {"LAB_NAME": lab.name, "LAB_SUBNET_PREFIX": prefix, "LAB_DEBIAN_RELEASE": lab.release or "trixie"}
+    return playbook.run(path, inventories=lab.inventories, env=env, timeout=timeout, **kwargs)

@@ -12,39 +12,35 @@ def molecule_steps(steps: list[testrun.Step]) -> list[str]:
     return [s.name.removeprefix("molecule ") for s in steps if s.name.startswith("molecule ")]
 
 
-def test_make_test_runs_every_scenario_but_those_left_to_test_all() -> None:
-    names = molecule_steps(testrun.plan(None, {"lint", "unit", "molecule"}))
-    assert "common" in names
-    assert names[0] == "common"  # the base first, so a broken base fails fast
-    # then longest first, so the longest scenario does not run on alone at the end
-    assert names[1] == "loadbalancer"
-    assert not set(names) & set(testrun.OUTSIDE_MAKE_TEST)
-    assert set(names) | set(testrun.OUTSIDE_MAKE_TEST) == set(testrun.scenarios())
-
-
-def test_make_test_all_runs_every_scenario_in_order() -> None:
-    names = molecule_steps(testrun.plan(None, {"molecule"}, everything=True))
-    assert names == testrun.scenarios()
-    assert names[-1] == "cluster"
-
-
-def test_a_named_scenario_runs_even_when_make_test_leaves_it_out() -> None:
-    steps = testrun.plan(["cluster"], {"lint", "unit", "molecule"})
-    assert molecule_steps(steps) == ["cluster"]
-    assert not any(s.name in ("yamllint", "pytest") for s in steps)
-
-
-def test_make_test_runs_lint_and_unit_beside_prepare_and_the_first_scenario() -> None:
+def test_make_test_starts_the_whole_site_first_beside_lint_and_unit() -> None:
     steps = testrun.plan(None, {"lint", "unit", "molecule"})
-    checks, first = steps[0], steps[1]
+    first, checks = steps[0], steps[1]
+    # The longest scenario starts at once, after preparing both releases' images.
+    assert first.argv[1:4] == ("-m", "lab", "prepare")
+    assert ("--release", "bookworm") == first.argv[-2:]
+    assert first.then == (("molecule", "test", "-s", "cluster"),)
     commands = [checks.argv, *checks.then]
     assert [c[0] for c in commands[:2]] == ["yamllint", "ansible-lint"]
     assert commands[-1][1:] == ("-m", "pytest")
-    assert checks.parallel and first.parallel
-    # the first scenario's step prepares the engine and the images before its scenario
-    assert first.argv[1:] == ("-m", "lab", "prepare")
-    assert first.then == (("molecule", "test", "-s", "common"),)
-    assert all(s.parallel for s in steps[2:])
+    assert all(s.parallel for s in steps)
+    # The small scenarios follow the checks on the second slot.
+    assert molecule_steps(steps) == ["cluster", "bookworm", "node_exporter"]
+    assert set(molecule_steps(steps)) == set(testrun.scenarios())
+
+
+def test_make_test_all_adds_the_whole_site_on_debian_12() -> None:
+    steps = testrun.plan(None, {"molecule"}, everything=True)
+    extra = [s for s in steps if s.env]
+    assert [s.name for s in extra] == ["molecule cluster on Debian 12"]
+    assert extra[0].argv == ("molecule", "test", "-s", "cluster")
+    assert extra[0].env == {"LAB_DEBIAN_RELEASE": "bookworm"}
+
+
+def test_a_named_scenario_runs_alone_after_prepare() -> None:
+    steps = testrun.plan(["node_exporter"], {"lint", "unit", "molecule"})
+    assert molecule_steps(steps) == ["node_exporter"]
+    assert len(steps) == 1 and steps[0].then == (("molecule", "test", "-s", "node_exporter"),)
+    assert not any(s.name in ("yamllint", "pytest") for s in steps)
 
 
 def test_make_lint_and_make_unit_run_their_steps_one_by_one() -> None:
@@ -54,12 +50,13 @@ def test_make_lint_and_make_unit_run_their_steps_one_by_one() -> None:
     assert not any(s.parallel or s.then for s in steps)
 
 
-def test_scenarios_without_lint_prepare_first_and_the_first_runs_alone() -> None:
-    steps = testrun.plan(None, {"molecule"})
-    assert steps[0].name.startswith("prepare")
-    molecule = steps[1:]
-    assert not molecule[0].parallel  # creates the shared apt cache alone
-    assert all(s.parallel for s in molecule[1:])
+def test_a_step_passes_its_environment_to_its_commands(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
+    monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
+    show = (sys.executable, "-c", "import os; print('release=' + os.environ['LAB_DEBIAN_RELEASE'])")
+    step = testrun.Step("with env", show, parallel=True, env={"LAB_DEBIAN_RELEASE": "bookworm"})
+    assert testrun.run([step, sleeper("other", 0.0)], jobs=2)
+    assert "release=bookworm" in (tmp_path / "with-env.log").read_text()
 
 
 def test_a_step_runs_its_commands_in_order_and_stops_at_a_failure(tmp_path, monkeypatch) -> None:

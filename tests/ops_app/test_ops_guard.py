@@ -46,7 +46,8 @@ def test_candidate_defers_and_activate_starts(restore_web_mode):
     assert scheduler.running is False
 
 
-def test_jobs_are_fenced_when_the_lease_is_not_confirmed(restore_web_mode):
+def test_jobs_are_fenced_when_the_lease_is_not_confirmed(restore_web_mode, caplog):
+    caplog.set_level("INFO", logger="horilla_ops.scheduler.guard")
     guard.install("candidate")
     lease = threading.Event()
     lease.set()
@@ -60,6 +61,8 @@ def test_jobs_are_fenced_when_the_lease_is_not_confirmed(restore_web_mode):
         deadline = threading.Event()
         deadline.wait(0.5)
         assert runs, "jobs run while the lease is confirmed"
+        ran = [r for r in caplog.records if r.getMessage() == "scheduled job ran"]
+        assert ran and ran[0].job.endswith("<lambda>"), "every run is logged with its job (the drills read it)"
         lease.clear()
         deadline.wait(0.2)
         count = len(runs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -90,10 +91,22 @@ def _fence(func: Callable[..., Any]) -> Callable[..., Any]:
         if not may_run_jobs():
             logger.warning("scheduled job skipped: leadership not confirmed", extra={"job": _name(func)})
             return None
-        return func(*args, **kwargs)
+        started = time.monotonic()
+        try:
+            result = func(*args, **kwargs)
+        except Exception:
+            logger.exception("scheduled job failed", extra={"job": _name(func)})
+            raise
+        # One line per run: which node ran which job is on record (and the drills read it).
+        logger.info("scheduled job ran", extra={"job": _name(func), "duration_ms": _ms_since(started)})
+        return result
 
     fenced.__horilla_ops_fenced__ = True  # type: ignore[attr-defined]
     return fenced
+
+
+def _ms_since(started: float) -> float:
+    return round(1000 * (time.monotonic() - started), 1)
 
 
 def _name(func: Callable[..., Any]) -> str:

@@ -1,0 +1,126 @@
+"""The app tier: upstream Horilla on the app nodes, through the VIP as its users reach it,
+and on each node as HAProxy and Prometheus do."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from functools import cache
+
+import requests
+
+from lab import testing
+from lab.cluster import balancer
+from lab.load import SteadyLoad, horilla_users
+
+PORT = 8000
+ADMIN = "admin"
+
+
+def nodes() -> list[str]:
+    return testing.names("app")
+
+
+def url(node: str, path: str) -> str:
+    return f"http://{testing.address(node)}:{PORT}{path}"
+
+
+def admin_password() -> str:
+    return testing.secret("horilla_admin_password")
+
+
+def on_node(node: str, command: str) -> str:
+    """A shell command on an app node, e.g. curl of its own internal endpoints."""
+    return testing.host(node).check_output(command)
+
+
+def detailed(node: str) -> dict:
+    """/health/detailed/ of a node, asked from the node itself (an internal client)."""
+    return json.loads(on_node(node, f"curl -s --max-time 10 {url(node, '/health/detailed/')}"))
+
+
+def scheduled_runs(since: float) -> list[tuple[str, int, str]]:
+    """(node, pid, job) of every scheduled job each node's horilla-scheduler logged as run
+    since a time (the ops app's guard logs each run: "scheduled job ran")."""
+    runs = []
+    for name in nodes():
+        out = testing.host(name).run("grep -h '\"scheduled job ran\"' /var/log/horilla/app/scheduler.log").stdout
+        for line in out.splitlines():
+            entry = json.loads(line)
+            if datetime.strptime(entry["time"], "%Y-%m-%dT%H:%M:%S%z").timestamp() >= since:
+                runs.append((name, int(entry["process"]), entry["job"]))
+    return runs
+
+
+def scheduler_leader() -> str | None:
+    """The node whose horilla-scheduler holds the cluster-wide lock (None: none or several)."""
+    leaders = [n for n in nodes() if detailed(n)["scheduler"]["this_node_leads"]]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+@cache
+def label() -> str:
+    """What the app nodes run, as drill reports record it: horilla@<commit>."""
+    return detailed(nodes()[0])["app"]
+
+
+def journeys(rate: float = 3.0, users: int = 3) -> SteadyLoad:
+    """Logged-in users walking the journey of lab.load.HorillaUser through the VIP."""
+    return SteadyLoad(
+        horilla_users(balancer.https(), ADMIN, admin_password(), verify=balancer.ca_file()), rate=rate, workers=users
+    )
+
+
+class Browser:
+    """A user's browser with Horilla: through the VIP, or straight to one app node with the
+    Host and X-Forwarded-Proto headers HAProxy sends (so upstream's DEBUG=False checks
+    pass). Cookies are kept by hand: Horilla marks them Secure, and a node is plain HTTP.
+    """
+
+    def __init__(self, node: str | None = None) -> None:
+        self.node = node
+        self.cookies: dict[str, str] = {}
+
+    def _url(self, path: str) -> str:
+        return url(self.node, path) if self.node else balancer.https(path)
+
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if self.node:
+            headers.update({"Host": balancer.vip(), "X-Forwarded-Proto": "https"})
+        response = requests.request(
+            method,
+            self._url(path),
+            headers=headers,
+            cookies=self.cookies,
+            verify=balancer.ca_file(),
+            timeout=kwargs.pop("timeout", 30),
+            allow_redirects=False,
+            **kwargs,
+        )
+        self.cookies.update(response.cookies.get_dict())
+        return response
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self._send("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        """A form POST with Django's CSRF token and the Referer a browser sends."""
+        headers = {"X-CSRFToken": self.cookies.get("csrftoken", ""), "Referer": balancer.https(path)}
+        headers.update(kwargs.pop("headers", {}))
+        return self._send("POST", path, headers=headers, **kwargs)
+
+    def login(self, username: str = ADMIN, password: str | None = None) -> Browser:
+        form = self.get("/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+        assert form.status_code == 200 and token, f"no login form: {form.status_code}"
+        credentials = {"username": username, "password": password or admin_password()}
+        answer = self.post("/login/", data={"csrfmiddlewaretoken": token.group(1), **credentials})
+        location = answer.headers.get("Location", "")
+        assert answer.status_code == 302 and "/login" not in location, f"login refused: {answer.status_code} {location}"
+        return self
+
+    def logged_in(self) -> bool:
+        """Whether a page that needs a login is served (not a redirect to the login page)."""
+        return self.get("/employee/employee-view/").status_code == 200

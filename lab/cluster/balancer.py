@@ -1,0 +1,75 @@
+"""The load balancer tier: the VIP, HAProxy's runtime API and its view of the app nodes."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from lab import testing
+
+BACKEND = "horilla"
+SOCKET = "/run/haproxy/admin.sock"
+
+
+def vip() -> str:
+    return testing.lab().vars["vip"]
+
+
+def lbs() -> list[str]:
+    return testing.names("loadbalancers")
+
+
+def app_nodes() -> list[str]:
+    return testing.names("app")
+
+
+@cache
+def ca_file() -> str:
+    """The load balancers' certificate (self-signed in the lab), trusted for the VIP."""
+    pem = testing.host(lbs()[0]).check_output("openssl x509 -in /etc/haproxy/tls/horilla.pem")
+    path = Path(tempfile.gettempdir()) / f"{testing.lab().name}-ca.pem"
+    path.write_text(pem + "\n")
+    return str(path)
+
+
+def https(path: str = "/") -> str:
+    return f"https://{vip()}{path}"
+
+
+def runtime(lb: str, command: str) -> str:
+    """One command on HAProxy's runtime API of a load balancer."""
+    return testing.host(lb).check_output(f"echo {json.dumps(command)} | socat stdio UNIX-CONNECT:{SOCKET}")
+
+
+def stats(lb: str) -> list[dict[str, str]]:
+    """`show stat` as one dict per row (pxname, svname, status, scur...)."""
+    rows = runtime(lb, "show stat").splitlines()
+    header = rows[0].lstrip("# ").split(",")
+    return [dict(zip(header, row.split(","), strict=False)) for row in rows[1:] if row]
+
+
+def server_states(lb: str, backend: str = BACKEND) -> dict[str, str]:
+    """Status of every app server of a backend as one load balancer sees it (UP, DOWN, MAINT...)."""
+    return {r["svname"]: r["status"] for r in stats(lb) if r["pxname"] == backend and r["svname"] in app_nodes()}
+
+
+def all_up(lb: str) -> bool:
+    states = server_states(lb)
+    return len(states) == len(app_nodes()) and all(s.startswith("UP") for s in states.values())
+
+
+def vip_holders() -> list[str]:
+    holders = []
+    for lb in lbs():
+        # A killed container answers nothing (docker exec fails): not a holder.
+        out = testing.host(lb).run("ip -4 -o addr show").stdout
+        if f" {vip()}/" in out:
+            holders.append(lb)
+    return holders
+
+
+def healthy() -> bool:
+    """One VIP holder, and every load balancer sees every app node UP."""
+    return len(vip_holders()) == 1 and all(all_up(lb) for lb in lbs())

@@ -1,0 +1,268 @@
+"""The monitoring tier on mon1 with every real target of the site: what it scrapes, its
+rules and their unit tests, its configurations, Alertmanager's inhibition, the operator
+commands (status, the status daemon, test alerts). The alert drill (the app down,
+delivered and resolved) and the SLA report of that outage are in test_30_operations.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+
+from lab import testing
+from lab.cluster import app, monitoring, postgres, run_playbook
+from lab.cluster.monitoring import prom
+from lab.state import PROJECT_DIR
+
+# One host: every test runs once, in this file's order.
+testinfra_hosts = testing.hosts("monitoring")
+
+RULES_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules"
+TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
+
+
+def mon() -> str:
+    return testing.address(monitoring.host())
+
+
+def blackbox_http_probes() -> set[tuple[str, str]]:
+    """(instance, path) of every HTTP probe: each app node's and the VIP's."""
+    paths = ("/health/", "/health/ready/")
+    return {(name, path) for name in [*app.nodes(), "vip"] for path in paths}
+
+
+@pytest.fixture(scope="module")
+def targets_up() -> list[dict]:
+    """Every target the inventory implies, scraped and up."""
+
+    def all_up():
+        active = prom("/api/v1/targets", state="active")["activeTargets"]
+        seen = {(t["labels"]["job"], t["labels"]["instance"]) for t in active}
+        return active if monitoring.targets_down() == [] and seen >= monitoring.expected_targets() else None
+
+    return testing.wait_for(all_up, 90, "every scrape target up", interval=1)
+
+
+def test_listeners_on_the_internal_address_only(host):
+    address = mon()
+    for port in (9090, 9093, 9115):
+        assert host.socket(f"tcp://{address}:{port}").is_listening, port
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
+    # A single Alertmanager runs without its gossip port.
+    assert not host.socket("tcp://0.0.0.0:9094").is_listening
+    assert not host.socket(f"tcp://{address}:9094").is_listening
+
+
+def test_every_target_is_scraped_and_up(host, targets_up):
+    jobs = {(t["labels"]["job"], t["labels"]["instance"]) for t in targets_up}
+    assert jobs >= monitoring.expected_targets()
+    assert all(t["health"] == "up" for t in targets_up)
+    probes = prom("/api/v1/query", query='probe_success{job="blackbox_http"}')["result"]
+    assert {(r["metric"]["instance"], r["metric"]["path"]) for r in probes} == blackbox_http_probes()
+    assert {r["value"][1] for r in probes} == {"1"}
+
+
+def test_rules_are_loaded_and_evaluate_cleanly(host, targets_up):
+    shipped = {
+        rule.get("alert") or rule.get("record")
+        for path in RULES_DIR.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    }
+    groups = prom("/api/v1/rules")["groups"]
+    loaded = {r["name"] for g in groups for r in g["rules"]}
+    assert loaded == shipped
+    unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] == "err"]
+    assert unhealthy == []
+    sli = prom("/api/v1/query", query="horilla:service_up:probe")["result"]
+    assert [s["value"][1] for s in sli] == ["1"]
+
+
+def test_promtool_unit_tests_pass_with_the_deployed_rules_and_promtool(host):
+    """The shipped unit tests, run by the host's own promtool against the installed rules."""
+    # /tmp is a tmpfs on Debian 13, which `docker cp` cannot write into.
+    workdir = host.check_output("mktemp -d -p /var/tmp")
+    host.run_expect([0], f"ln -s /etc/prometheus/rules {workdir}/rules")
+    container = testing.lab().host("mon1").container
+    subprocess.run(["docker", "cp", str(TESTS_DIR), f"{container}:{workdir}/rules-tests"], check=True)
+    result = host.run(f"cd {workdir}/rules-tests && promtool test rules *.yml")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(list(TESTS_DIR.glob("*.yml")))
+
+
+def test_configs_pass_their_checkers(host):
+    host.run_expect([0], "promtool check config /etc/prometheus/prometheus.yml")
+    host.run_expect([0], "amtool check-config /etc/prometheus/alertmanager.yml")
+    routes = host.check_output(
+        "amtool config routes test --config.file=/etc/prometheus/alertmanager.yml severity=critical alertname=X"
+    )
+    assert routes.strip() == "critical"
+
+
+def test_watchdog_reaches_alertmanager(host, targets_up):
+    def watchdog():
+        alerts = monitoring.alertmanager("/api/v2/alerts")
+        return [a for a in alerts if a["labels"]["alertname"] == "Watchdog"]
+
+    assert testing.wait_for(watchdog, 30, "Watchdog in Alertmanager")
+
+
+def test_a_down_host_inhibits_its_own_warnings(host):
+    """Alertmanager's real inhibition: HostDown silences the same instance's warnings, not others'."""
+    now = datetime.now(UTC)
+    ends = now.replace(year=now.year + 1).isoformat()
+
+    def alert(name: str, instance: str, severity: str = "warning") -> dict:
+        labels = {"alertname": name, "instance": instance, "severity": severity, "drill": "inhibition"}
+        return {"labels": labels, "startsAt": now.isoformat(), "endsAt": ends}
+
+    posted = [alert("HostDown", "ghost1"), alert("HostHighCpuUsage", "ghost1"), alert("HostHighCpuUsage", "ghost2")]
+    monitoring.post_json(f"http://{mon()}:9093/api/v2/alerts", posted)
+    try:
+        expected = {
+            ("HostDown", "ghost1"): "active",
+            ("HostHighCpuUsage", "ghost1"): "suppressed",
+            ("HostHighCpuUsage", "ghost2"): "active",
+        }
+        seen: list[dict] = []
+
+        def states():
+            alerts = monitoring.alertmanager("/api/v2/alerts?filter=drill%3D%22inhibition%22")
+            seen.append({(a["labels"]["alertname"], a["labels"]["instance"]): a["status"]["state"] for a in alerts})
+            return seen[-1] == expected
+
+        # The inhibitor learns of a new source alert asynchronously: give it seconds.
+        assert testing.wait_for(states, 20, "HostDown suppressing the warnings of its own instance"), seen[-1]
+        assert seen[-1] == expected
+    finally:
+        resolve = [{**a, "endsAt": datetime.now(UTC).isoformat()} for a in posted]
+        monitoring.post_json(f"http://{mon()}:9093/api/v2/alerts", resolve)
+
+
+def status_json(host) -> dict:
+    result = host.run("horilla-monitor --status --json")
+    assert result.rc in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_status_cli_matches_prometheus(host, targets_up):
+    """horilla-monitor --status against the live lab, compared with Prometheus' own answers."""
+    lab = testing.lab()
+    for _attempt in range(3):  # alerts may start or end between the two reads
+        before = monitoring.firing_alerts()
+        result = host.run("horilla-monitor --status")
+        state = status_json(host)
+        if monitoring.firing_alerts() == before:
+            break
+    table = result.stdout
+    n = len(lab.hosts)
+    assert re.search(rf"^hosts \(node_exporter\)\s+node\s+{n}/{n}\s+-$", table, re.MULTILINE), table
+    apps = len(app.nodes())
+    assert re.search(rf"^app \(gunicorn\)\s+horilla\s+{apps}/{apps}\s+-$", table, re.MULTILINE), table
+    assert f"Firing alerts: {len(before)}" in table
+    assert sorted(a["name"] for a in state["alerts"]) == sorted(a["labels"]["alertname"] for a in before)
+    # Every target is up and the thresholds hold: only critical alerts may be problems.
+    critical = sorted(
+        f"critical alert {a['labels']['alertname']} {a['labels'].get('instance', '')}".rstrip()
+        for a in before
+        if a["labels"]["severity"] == "critical"
+    )
+    assert sorted(state["problems"]) == critical
+    assert result.rc == (1 if critical else 0)
+    assert ("Overall: OK" in table) == (not critical)
+
+    up = prom("/api/v1/query", query="up")["result"]
+    by_job: dict[str, int] = {}
+    for r in up:
+        by_job[r["metric"]["job"]] = by_job.get(r["metric"]["job"], 0) + int(r["value"][1] == "1")
+    assert {t["job"]: t["up"] for t in state["tiers"]} == by_job
+    assert {h["instance"] for h in state["hosts"]} == set(lab.hosts)
+    assert all(h["cpu_percent"] is not None and h["memory_percent"] is not None for h in state["hosts"])
+    availability = prom("/api/v1/query", query="avg_over_time(horilla:service_up:probe[30d])")["result"]
+    assert state["sla"]["availability_percent"] == pytest.approx(100 * float(availability[0]["value"][1]), abs=0.01)
+    assert state["postgres_leader"] == [postgres.leader()]
+
+
+def test_daemon_keeps_the_state_file_fresh(host):
+    assert host.service("horilla-monitor").is_running
+    state_file = "/var/lib/horilla-ops/monitor-state.json"
+
+    def fresh():
+        age = float(host.check_output(f"echo $(( $(date +%s) - $(stat -c %Y {state_file}) ))"))
+        return age if age <= 15 else None
+
+    testing.wait_for(fresh, 20, "a state file younger than 3 check intervals")
+    state = json.loads(host.file(state_file).content_string)
+    assert state["ok"] is True and "availability_percent" in state["sla"]
+
+
+def test_test_alerts_reach_every_configured_channel(host, sink):
+    """horilla-test-alerts: the channels are the drill's webhook sink (and Teams to it)."""
+    since = datetime.now(UTC).timestamp()
+    result = host.run("horilla-test-alerts --timeout 60 --resolve")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert "webhook" in result.stdout and "delivered" in result.stdout
+    severities = {
+        a["labels"]["severity"] for _, a in sink.alerts(since) if a["labels"]["alertname"] == "HorillaTestAlert"
+    }
+    assert severities == {"critical", "warning", "info"}
+    teams = [n for n in sink.notifications(since, "/teams") if "HorillaTestAlert" in json.dumps(n.payload)]
+    assert teams, "Teams (natively on Alertmanager 0.28, through the relay on 0.25) reached the sink"
+
+
+# --- Grafana: no package can be had on these machines ------------------------------------
+
+
+def dashboards(**kwargs):
+    return run_playbook("playbooks/dashboards.yml", limit=monitoring.host(), timeout=600, **kwargs)
+
+
+def assert_nothing_of_grafana(host) -> None:
+    assert not host.package("grafana").is_installed
+    assert not host.file("/etc/apt/sources.list.d/grafana.list").exists
+    assert not host.file("/etc/grafana").exists
+    assert not host.socket("tcp://0.0.0.0:3000").is_listening
+    assert not host.socket(f"tcp://{mon()}:3000").is_listening
+
+
+def test_the_lab_skips_grafana_loudly_and_converges(host):
+    """Grafana is not in Debian and its repository is out of reach: the role says so in
+    red (a failure it ignores, counted) and changes nothing, while everything else runs."""
+    run = dashboards()
+    assert run.ok, run.tail()
+    assert "TASK [grafana : GRAFANA IS SKIPPED, no package source]" in run.stdout
+    assert "No Grafana package source: grafana_apt_url is empty." in run.stdout
+    assert run.totals()["ignored"] == 1 and run.totals()["changed"] == 0
+    assert_nothing_of_grafana(host)
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        # An address of this lab where nothing listens: the repository "cannot be reached".
+        (
+            {"grafana_when_unavailable": "fail", "grafana_apt_url": "http://{mon1}:9"},
+            "Grafana APT repository http://{mon1}:9 cannot be reached from mon1",
+        ),
+        (
+            {"grafana_when_unavailable": "fail", "grafana_package_file": "/nonexistent/grafana_12.1.1_amd64.deb"},
+            "grafana_package_file /nonexistent/grafana_12.1.1_amd64.deb does not exist on the controller.",
+        ),
+        ({"grafana_admin_password": "tooshort"}, "grafana_admin_password is missing or shorter than 16 characters"),
+    ],
+    ids=["unreachable-repository", "missing-local-package", "short-admin-password"],
+)
+def test_bad_grafana_input_stops_in_preflight_naming_the_variables(host, extra_vars, message):
+    extra_vars = {k: v.format(mon1=mon()) for k, v in extra_vars.items()}
+    run = dashboards(extra_vars=extra_vars)
+    assert not run.ok
+    assert message.format(mon1=mon()) in run.stdout, run.tail()
+    # Stopped in the preflight: the Dashboards play never started, no secret was shown.
+    assert "PLAY [Dashboards]" not in run.stdout
+    assert "tooshort" not in run.stdout
+    assert_nothing_of_grafana(host)

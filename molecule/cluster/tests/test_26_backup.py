@@ -1,0 +1,128 @@
+"""The backups run on their timers' hosts, show in the list, verify, and publish metrics.
+The point-in-time restore drill is test_50_restore_drill.py (last: it replaces the cluster)."""
+
+import json
+import urllib.request
+
+import pytest
+
+from lab import testing
+from lab.cluster import backup as lab
+
+
+def timer_next(host: str, timer: str) -> str:
+    out = lab.sh(host, f"systemctl show -p ActiveState -p NextElapseUSecRealtime {timer}").stdout
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert props["ActiveState"] == "active", f"{host}: {timer} is {props['ActiveState']}"
+    return props["NextElapseUSecRealtime"]
+
+
+@pytest.mark.parametrize(
+    ("group", "timers"),
+    [
+        (
+            "backup",
+            ["horilla-backup-full", "horilla-backup-diff", "horilla-backup-maintenance", "horilla-backup-verify"],
+        ),
+        ("postgres", ["horilla-backup-dump", "horilla-backup-files"]),
+        ("app", ["horilla-backup-files"]),
+    ],
+)
+def test_timers_are_scheduled(group, timers):
+    for host in testing.names(group):
+        for timer in timers:
+            assert timer_next(host, f"{timer}.timer"), f"{host}: {timer}.timer has no next run"
+        persistent = lab.sh(host, f"systemctl show -p Persistent --value {timers[0]}.timer").stdout.strip()
+        assert persistent == "yes"
+
+
+def test_pgbackrest_servers_listen_on_internal_addresses_only():
+    for host in [lab.backup_host(), *testing.names("postgres")]:
+        listeners = lab.sh(host, "ss -Hltn 'sport = :8432'").stdout.split()
+        assert f"{testing.address(host)}:8432" in listeners, f"{host}: {listeners}"
+        assert "0.0.0.0:8432" not in listeners and "*:8432" not in listeners
+
+
+def test_wal_archiving_reaches_the_repository():
+    out = lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check 2>&1").stdout
+    assert "completed successfully" in out
+
+
+def test_a_full_backup_runs():
+    out = lab.sh(lab.backup_host(), "horilla-backup --job pgbackrest --type full").stdout
+    assert "pgBackRest full backup" in out
+
+
+def test_the_leader_dumps_the_database():
+    out = lab.sh(lab.leader(), "horilla-backup --job dump").stdout
+    assert "pg_dump of horilla in snapshot" in out
+
+
+def test_a_replica_dumps_nothing_and_says_so():
+    for replica in lab.replicas():
+        out = lab.sh(replica, "horilla-backup --job dump").stdout
+        assert "not the Patroni leader" in out
+        assert not testing.host(replica).file("/var/lib/prometheus/node-exporter/horilla_backup_pg_dump.prom").exists
+
+
+def test_files_are_backed_up():
+    app = lab.app_host()
+    probe = "/var/lib/horilla/media/site-probe"
+    lab.sh(app, f"mkdir -p {probe} && head -c 65536 /dev/urandom > {probe}/a.bin")
+    out = lab.sh(app, "horilla-backup --job files").stdout
+    assert "restic snapshot" in out and "/var/lib/horilla/media" in out
+
+
+def test_restore_list_shows_both_tools():
+    out = lab.sh(lab.backup_host(), "horilla-restore --list --json").stdout
+    entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    kinds = {(e["tool"], e["type"]) for e in entries}
+    assert ("pgbackrest", "full") in kinds
+    assert ("restic", "pg_dump") in kinds
+    assert any(e["tool"] == "restic" and e["where"].startswith(f"{lab.app_host()}:") for e in entries)
+    table = lab.sh(lab.backup_host(), "horilla-restore --list").stdout
+    assert table.splitlines()[0].split()[:5] == ["ID", "TOOL", "TYPE", "TIME", "(UTC)"]
+
+
+def test_verify_checks_every_backup():
+    out = lab.sh(lab.backup_host(), "horilla-backup --verify").stdout
+    assert "pgBackRest verify: ok" in out
+    assert "restic check" in out
+    assert "latest dump restored into a scratch database: ok" in out
+
+
+def metrics_of(host: str) -> str:
+    with urllib.request.urlopen(f"http://{testing.address(host)}:9100/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("where", "kind"),
+    [("backup", "pgbackrest_full"), ("backup", "verify"), ("leader", "pg_dump"), ("app", "restic")],
+)
+def test_metrics_are_published(where, kind):
+    host = {"backup": lab.backup_host, "leader": lab.leader, "app": lab.app_host}[where]()
+    text = metrics_of(host)
+    assert f'horilla_backup_last_result{{kind="{kind}"}} 1' in text
+    stamp = next(
+        line
+        for line in text.splitlines()
+        if line.startswith(f'horilla_backup_last_success_timestamp_seconds{{kind="{kind}"}}')
+    )
+    assert float(stamp.split()[-1]) > 1.7e9
+
+
+def test_the_restic_account_can_only_sftp():
+    app = lab.app_host()
+    result = testing.host(app).run(
+        "ssh -i /etc/horilla-ops/backup-ssh/id_ed25519 -o UserKnownHostsFile=/etc/horilla-ops/backup-ssh/known_hosts"
+        f" -o BatchMode=yes restic@{testing.address(lab.backup_host())} id"
+    )
+    assert "uid=" not in result.stdout
+    assert result.rc != 0
+
+
+def test_a_restore_without_confirmation_is_refused():
+    result = testing.host(lab.app_host()).run("horilla-restore --files-only < /dev/null")
+    assert result.rc == 1
+    assert "--yes" in result.stderr

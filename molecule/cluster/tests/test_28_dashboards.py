@@ -1,0 +1,66 @@
+"""Every Grafana panel query, evaluated against the site's running Prometheus.
+
+No Grafana binary can be installed here; Grafana would only forward these queries to
+Prometheus, so a query that returns series here shows data in Grafana. The whole site
+runs every component the dashboards are about (the backups' series come from the
+backups test_26_backup.py took), so every panel must show data: none is optional.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lab import panel_queries, testing
+from lab.cluster import report
+
+PRESENT = panel_queries.COMPONENTS
+QUERIES = panel_queries.queries()
+# The site scrapes every 5 s (drill-settings); Grafana's $__rate_interval would be
+# 4 x 5 s = 20 s, 1m leaves room for a slow scrape.
+RATE_INTERVAL = "1m"
+# Outcome of every query, for the report written by the last test.
+RESULTS: dict[str, dict] = {}
+
+
+def prometheus_url() -> str:
+    return f"http://{testing.lab().host('mon1').address}:9090"
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
+def test_panel_query_returns_data(query):
+    started = time.monotonic()
+    result = {"components": sorted(query.components), "expr": query.expr}
+    RESULTS[query.id] = {**result, "outcome": "failed"}
+    # Rate and histogram queries need a few scrapes after converge: wait up to 60 s.
+    series = panel_queries.check(query, prometheus_url(), PRESENT, RATE_INTERVAL, wait=60)
+    RESULTS[query.id] = {
+        **result,
+        "outcome": "data",
+        "series": len(series),
+        "seconds_until_data": round(time.monotonic() - started, 1),
+    }
+    assert series
+
+
+def test_a_query_without_series_fails():
+    """The check above is not vacuous: a panel whose query finds nothing fails."""
+    query = panel_queries.Query("probe", "no such metric", 1, "A", 'node_no_such_metric{job="node"}')
+    with pytest.raises(AssertionError, match="no series"):
+        panel_queries.check(query, prometheus_url(), PRESENT)
+
+
+def test_write_the_report():
+    """What every panel query returned in this run, to reports/drills/dashboards.json."""
+    assert len(RESULTS) == len(QUERIES)
+    outcomes = [r["outcome"] for r in RESULTS.values()]
+    figures = {
+        "present": sorted(PRESENT),
+        "queries": len(QUERIES),
+        "with_data": outcomes.count("data"),
+        "failed": outcomes.count("failed"),
+        "results": RESULTS,
+    }
+    report.write("dashboards", figures)
+    assert figures["failed"] == 0

@@ -1,0 +1,381 @@
+"""The whole-site SLA drill: logged-in users walk their journey through the VIP for the
+whole drill (lab.load.HorillaUser: pages, a static asset, the REST API with a JWT, a write),
+while one tier after the other loses a host (SIGKILL of its container: a power cut) that
+is brought back before the next event, and finally a rolling deploy of the app tier.
+
+Events, in order: the app node that runs the cluster's scheduled jobs, the load balancer
+holding the VIP, the Patroni leader (a writer commits through HAProxy meanwhile: no
+acknowledged commit may be lost), the Redis primary (a writer through Sentinel: lost
+acknowledged writes are counted), the elected Elasticsearch master, the monitoring host
+mon1 (which also runs an etcd member and a Sentinel). Each victim stays down until
+Alertmanager has delivered its HostDown alert to the webhook sink on this machine (at
+the lab network's gateway); mon1 runs Prometheus and Alertmanager itself, so for that
+event the report gives the gap in the Watchdog heartbeat instead.
+
+Per event: the users' requests and failures in the event's window (by journey step),
+seconds unavailable (first failed request to the next success), seconds until the tier
+failed over, the alert's delivery and resolution. Figures go to reports/drills/cluster.json
+and .md; the asserts are generous ceilings only, the seed's targets sit next to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from lab import testing
+from lab.cluster import app, balancer, cache, health, postgres, report, run_playbook, search
+from lab.cluster.monitoring import Sink
+from lab.load import SteadyLoad, Summary
+
+USERS = 3
+LOAD_RATE = 3.0  # requests per second through the VIP, all users together
+# Generous ceilings for a 2-core machine.
+CEILING_UNAVAILABLE_SECONDS = 120  # per event
+CEILING_ALERT_SECONDS = 300  # kill -> HostDown delivered; restart -> resolved delivered
+CEILING_HEALTHY_SECONDS = 420  # restart -> every tier healthy again
+CEILING_ERROR_RATE = 0.10  # whole drill
+CEILING_P95_SECONDS = 10.0  # whole drill
+TARGETS = {"availability_percent": 99.99, "p95_seconds": 2.0, "error_rate": 0.001, "recovery_seconds": 300}
+# Every victim stays down this long at least; mon1, which cannot alert about itself,
+# this long (long enough for several missed Watchdog heartbeats).
+MIN_DOWN_SECONDS = 20
+MONITORING_DOWN_SECONDS = 60
+
+
+@dataclass
+class Event:
+    name: str
+    what: str
+    victim: Callable[[], str | None]
+    # True once the tier has taken over from the victim (None: nothing to take over).
+    failed_over: Callable[[str], bool] | None
+    alerted: bool = True  # whether Alertmanager can deliver the victim's HostDown
+
+
+def _peer_holds_vip(victim: str) -> bool:
+    return balancer.vip_holders() == [lb for lb in balancer.lbs() if lb != victim]
+
+
+def _new_pg_leader(victim: str) -> bool:
+    leader = postgres.leader()
+    return leader is not None and leader != victim
+
+
+def _new_redis_primary(victim: str) -> bool:
+    primary = cache.primary()
+    return primary is not None and primary != victim
+
+
+def _new_es_master(victim: str) -> bool:
+    master = search.master()
+    return master is not None and master != victim
+
+
+def _scheduler_moved(victim: str) -> bool:
+    """Another node leads the scheduler, and HAProxy took the victim out of rotation."""
+    leader = next((n for n in app.nodes() if n != victim and app.detailed(n)["scheduler"]["this_node_leads"]), None)
+    return leader is not None and balancer.server_states(balancer.vip_holders()[0]).get(victim, "").startswith("DOWN")
+
+
+EVENTS = [
+    Event(
+        "app_node",
+        "the app node leading the scheduled jobs killed",
+        app.scheduler_leader,
+        _scheduler_moved,
+    ),
+    Event(
+        "load_balancer", "the load balancer holding the VIP killed", lambda: balancer.vip_holders()[0], _peer_holds_vip
+    ),
+    Event("postgres_leader", "the Patroni leader killed", postgres.leader, _new_pg_leader),
+    Event("redis_primary", "the Redis primary killed", cache.primary, _new_redis_primary),
+    Event("elasticsearch_node", "the elected Elasticsearch master killed", search.master, _new_es_master),
+    Event(
+        "monitoring_host",
+        "mon1 killed (Prometheus, Alertmanager, an etcd member, a Sentinel)",
+        lambda: "mon1",
+        None,
+        alerted=False,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def drill():
+    """The state shared by the drill's steps, and the report written at the end."""
+    state: dict = {"events": {}, "started": None}
+    yield state
+    if state["started"] is not None:
+        write_report(state)
+
+
+@pytest.fixture(scope="module")
+def load(drill, sink: Sink):
+    health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
+    # The sink must be reachable from mon1 before anything is killed.
+    testing.host("mon1").run_expect(
+        [0], f"curl -sf -o /dev/null -X POST -d '{{\"alerts\": []}}' http://{sink.host}:{sink.port}/"
+    )
+    users = app.journeys(rate=LOAD_RATE, users=USERS).start()
+    drill["started"] = time.monotonic()
+    drill["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    time.sleep(15)
+    yield users
+    users.stop()
+    drill["ended"] = time.monotonic()
+    drill["total"] = users.summary()
+
+
+def figures(summary: Summary) -> dict:
+    """The users' figures of one event window (outages: each run of failed requests)."""
+    keys = ("requests", "failed_requests", "writes", "failed_writes", "seconds_unavailable", "latency_p95_ms")
+    data = summary.as_dict()
+    return {**{k: data[k] for k in keys}, "outages": data["outages"], "errors": data["errors"], "steps": data["steps"]}
+
+
+def other_alerts(sink: Sink, since: float, victim: str) -> list[str]:
+    names = {
+        f"{a['labels']['alertname']}{{{a['labels'].get('instance', '')}}}"
+        for _, a in sink.alerts(since)
+        if a["status"] == "firing"
+        and a["labels"]["alertname"] != "Watchdog"
+        and not (a["labels"]["alertname"] == "HostDown" and a["labels"].get("instance") == victim)
+    }
+    return sorted(names)
+
+
+@contextlib.contextmanager
+def writers(event: str):
+    """The tier's own writer during its event: commits through HAProxy, keys through Sentinel."""
+    if event == "postgres_leader":
+        writer = postgres.Writer(run=f"sla-{int(time.time())}").start()
+        try:
+            yield writer
+        finally:
+            writer.stop()
+    elif event == "redis_primary":
+        writer = cache.Writer(run=f"sla-{int(time.time())}")
+        writer.start()
+        try:
+            yield writer
+        finally:
+            writer.stop()
+    else:
+        yield None
+
+
+def lost_writes(event: str, writer) -> dict:
+    if isinstance(writer, postgres.Writer):
+        return {"acknowledged_commits": len(writer.acked), "lost_acknowledged_commits": len(writer.lost())}
+    if isinstance(writer, cache.Writer):
+        primary = testing.wait_for(cache.primary, 60, "a Redis primary")
+        return {"acknowledged_writes": len(writer.acks), "lost_acknowledged_writes": len(writer.lost(primary))}
+    return {}
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=[e.name for e in EVENTS])
+def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
+    health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
+    time.sleep(5)
+    victim = event.victim()
+    assert victim, f"no victim for {event.name}"
+    with writers(event.name) as writer:
+        time.sleep(2 if writer else 0)
+        window_start = time.monotonic()
+        killed_wall = time.time()
+        testing.kill(victim)
+
+        failover_s = None
+        delivered_s = None
+        min_down = MIN_DOWN_SECONDS if event.alerted else MONITORING_DOWN_SECONDS
+        deadline = window_start + (CEILING_ALERT_SECONDS if event.alerted else MONITORING_DOWN_SECONDS)
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if failover_s is None and event.failed_over is not None:
+                with contextlib.suppress(Exception):  # a peer busy taking over answers nothing yet
+                    if event.failed_over(victim):
+                        failover_s = now - window_start
+            if event.alerted and delivered_s is None:
+                at = sink.first("HostDown", "firing", killed_wall, instance=victim)
+                if at is not None:
+                    delivered_s = at - killed_wall
+            if (
+                (not event.alerted or delivered_s is not None)
+                and (failover_s is not None or event.failed_over is None)
+                and now - window_start >= min_down
+            ):
+                break
+            time.sleep(0.5)
+        down_s = time.monotonic() - window_start
+
+        restarted_wall = time.time()
+        restart_at = time.monotonic()
+        testing.start(victim)
+        health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
+        healthy_s = time.monotonic() - restart_at
+    written = lost_writes(event.name, writer)
+    resolved_s = None
+    if event.alerted and delivered_s is not None:
+        at = testing.wait_for(
+            lambda: sink.first("HostDown", "resolved", restarted_wall, instance=victim),
+            CEILING_ALERT_SECONDS,
+            "the resolved HostDown",
+            interval=1,
+        )
+        resolved_s = at - restarted_wall
+    time.sleep(3)
+    window_end = time.monotonic()
+    result = {
+        "name": event.name,
+        "what": event.what,
+        "victim": victim,
+        "seconds_down": round(down_s, 1),
+        "seconds_until_failed_over": round(failover_s, 2) if failover_s is not None else None,
+        "seconds_restart_to_healthy": round(healthy_s, 1),
+        **figures(load.summary(window_start, window_end)),
+        **written,
+        "alert": "HostDown" if event.alerted else None,
+        "seconds_until_alert_delivered": round(delivered_s, 1) if delivered_s is not None else None,
+        "seconds_restart_until_alert_resolved": round(resolved_s, 1) if resolved_s is not None else None,
+        "other_alerts_delivered": other_alerts(sink, killed_wall, victim),
+    }
+    if not event.alerted:
+        beats = sink.heartbeats()
+        before = [t for t in beats if t < killed_wall]
+        after = [t for t in beats if t >= restarted_wall]
+        result["watchdog_heartbeat"] = {
+            "seconds_last_before_kill": round(killed_wall - before[-1], 1) if before else None,
+            "seconds_restart_until_next": round(after[0] - restarted_wall, 1) if after else None,
+            "seconds_gap": round(after[0] - before[-1], 1) if before and after else None,
+        }
+    drill["events"][event.name] = result
+    print(json.dumps(result, indent=2))
+    assert result["seconds_unavailable"] <= CEILING_UNAVAILABLE_SECONDS, result
+    if event.failed_over is not None:
+        assert failover_s is not None, f"{event.name}: no failover while {victim} was down"
+    if event.alerted:
+        assert delivered_s is not None and delivered_s <= CEILING_ALERT_SECONDS, result
+        assert resolved_s is not None and resolved_s <= CEILING_ALERT_SECONDS, result
+    assert result.get("lost_acknowledged_commits", 0) == 0, "synchronous replication loses no acknowledged commit"
+
+
+def test_drill_rolling_deploy(load: SteadyLoad, sink: Sink, drill: dict):
+    """playbooks/rolling-deploy.yml while the users keep working, each pinned to a node by
+    HAProxy's persistence cookie: a drained node's users are moved to another node (the
+    session is in the database, they stay logged in)."""
+    health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
+    time.sleep(5)
+    window_start = time.monotonic()
+    started_wall = time.time()
+    run = run_playbook("playbooks/rolling-deploy.yml")
+    deploy_s = time.monotonic() - window_start
+    time.sleep(5)
+    result = {
+        "name": "rolling_deploy",
+        "what": "rolling deploy of the app nodes (playbooks/rolling-deploy.yml: drain, maintenance, role, restart)",
+        "victim": "app nodes",
+        "seconds_deploy": round(deploy_s, 1),
+        **figures(load.summary(window_start, time.monotonic())),
+        "alert": None,
+        "other_alerts_delivered": other_alerts(sink, started_wall, ""),
+    }
+    drill["events"]["rolling_deploy"] = result
+    print(json.dumps(result, indent=2))
+    assert run.ok, run.tail(80)
+    assert result["seconds_unavailable"] <= CEILING_UNAVAILABLE_SECONDS, result
+
+
+def test_drill_totals(load: SteadyLoad, drill: dict):
+    """The whole drill's figures, from the first request to now (the load keeps running)."""
+    total = load.summary()
+    drill["total_so_far"] = total
+    assert total.requests > 0
+    assert total.error_rate <= CEILING_ERROR_RATE, total.as_dict()
+    assert total.p95_seconds <= CEILING_P95_SECONDS, total.as_dict()
+
+
+def write_report(drill: dict) -> None:
+    total: Summary = drill.get("total") or drill.get("total_so_far")
+    seconds = drill.get("ended", time.monotonic()) - drill["started"]
+    figures_ = {
+        "load": (
+            f"{USERS} logged-in users of Horilla through the VIP, {LOAD_RATE:g} requests/s in all, each walking"
+            " the journey of lab.load.HorillaUser (employee list, an employee's page, a static asset, an API read,"
+            " an API department created then deleted); a failure is a 5xx or unexpected status, a timeout, a"
+            " connection error, or being sent to the login page"
+        ),
+        "alerting": "Prometheus scrape/evaluation 5s, Alertmanager group_wait 5s, group_interval 15s"
+        " (drill-settings/hosts.yml); HostDown fires after 1m",
+        "targets": TARGETS,
+        "ceilings": {
+            "seconds_unavailable_per_event": CEILING_UNAVAILABLE_SECONDS,
+            "seconds_alert_delivered_or_resolved": CEILING_ALERT_SECONDS,
+            "error_rate": CEILING_ERROR_RATE,
+            "p95_seconds": CEILING_P95_SECONDS,
+        },
+        "events": list(drill["events"].values()),
+        "total": {"seconds": round(seconds, 1), **total.as_dict()},
+    }
+    path = report.write("cluster", figures_)
+    path.with_suffix(".md").write_text(markdown(json.loads(path.read_text())))
+
+
+def _cell(value, unit: str = "") -> str:
+    return "-" if value is None else f"{value}{unit}"
+
+
+def markdown(data: dict) -> str:
+    lines = [
+        f"# Whole-site SLA drill ({data['app']}, Debian {data['debian_release']}, {data['measured_at']})",
+        "",
+        f"Load: {data['load']}.",
+        "",
+        "| event | victim | failed / requests | unavailable | failed over | alert delivered | resolved |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in data["events"]:
+        if e["name"] == "rolling_deploy":
+            alert, resolved = "-", "-"
+        elif e["alert"] is None:
+            alert, resolved = "none possible (mon1 down)", "-"
+        else:
+            alert = _cell(e["seconds_until_alert_delivered"], " s")
+            resolved = _cell(e["seconds_restart_until_alert_resolved"], " s after restart")
+        lines.append(
+            f"| {e['what']} | {e['victim']} | {e['failed_requests']} / {e['requests']} "
+            f"| {e['seconds_unavailable']} s | {_cell(e.get('seconds_until_failed_over'), ' s')} "
+            f"| {alert} | {resolved} |"
+        )
+    t = data["total"]
+    lines += [
+        "",
+        f"Total over {t['seconds']} s: {t['requests']} requests, {t['failed_requests']} failed "
+        f"(error rate {100 * t['error_rate']:.3f} %), availability {t['availability_percent']} %, "
+        f"p95 {t['latency_p95_ms']} ms (targets: {TARGETS['availability_percent']} %, p95 < 2 s, error rate < 0.1 %).",
+    ]
+    for e in data["events"]:
+        if "lost_acknowledged_commits" in e:
+            lines.append(
+                f"\n{e['name']}: {e['lost_acknowledged_commits']} of {e['acknowledged_commits']} acknowledged"
+                " commits lost."
+            )
+        if "lost_acknowledged_writes" in e:
+            lines.append(
+                f"\n{e['name']}: {e['lost_acknowledged_writes']} of {e['acknowledged_writes']} acknowledged"
+                " Redis writes lost (asynchronous replication)."
+            )
+        if "watchdog_heartbeat" in e:
+            beat = e["watchdog_heartbeat"]
+            lines.append(
+                f"\n{e['name']}: no alert can be delivered while mon1 is down; the Watchdog heartbeat to the sink"
+                f" stopped for {_cell(beat['seconds_gap'], ' s')} and came back"
+                f" {_cell(beat['seconds_restart_until_next'], ' s')} after the restart."
+            )
+    return "\n".join(lines) + "\n"
