@@ -94,7 +94,110 @@ def ci_table(path: Path = CI_RUN) -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"bench": bench_table, "ci": ci_table}
+DRILLS = PROJECT_DIR / "reports" / "drills"
+
+
+def _load(name: str) -> dict:
+    path = DRILLS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _s(value, unit: str = " s") -> str:
+    return "-" if value is None else f"{value}{unit}"
+
+
+def drills_table() -> str:
+    """The whole-site drill's events, then the operations' figures, from reports/drills/."""
+    cluster = _load("cluster")
+    if not cluster:
+        return "_No whole-site drill report yet: run `make drill-cluster`._"
+    lines = [
+        f"Measured by the whole-site scenario on {cluster['measured_at'][:10]} ({cluster['machine']}, Debian "
+        f"{cluster['debian_release']}, app {cluster['app']}); raw figures in `reports/drills/`.",
+        "",
+        f"Load: {cluster['load']}.",
+        "",
+        "| event | failed / requests | unavailable | failed over | alert delivered | resolved | writes lost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in cluster["events"]:
+        if "lost_acknowledged_commits" in e:
+            lost = f"{e['lost_acknowledged_commits']} of {e['acknowledged_commits']} commits"
+        elif "lost_acknowledged_writes" in e:
+            lost = f"{e['lost_acknowledged_writes']} of {e['acknowledged_writes']} Redis writes"
+        else:
+            lost = "-"
+        if e.get("alert"):
+            alert, resolved = (
+                _s(e.get("seconds_until_alert_delivered")),
+                _s(e.get("seconds_restart_until_alert_resolved")),
+            )
+        elif e["name"] == "monitoring_host":
+            gap = (e.get("watchdog_heartbeat") or {}).get("seconds_gap")
+            alert, resolved = f"none possible (Watchdog gap {_s(gap)})", "-"
+        else:
+            alert, resolved = "-", "-"
+        lines.append(
+            f"| {e['what']} | {e['failed_requests']} / {e['requests']} | {_s(e['seconds_unavailable'])} "
+            f"| {_s(e.get('seconds_until_failed_over'))} | {alert} | {resolved} | {lost} |"
+        )
+    t = cluster["total"]
+    lines += [
+        "",
+        f"Over the {t['seconds']} s of the drill: {t['requests']} requests, {t['failed_requests']} failed "
+        f"(availability {t['availability_percent']} %), p95 {t['latency_p95_ms']} ms.",
+    ]
+    rows = []
+    pg = _load("postgresql").get("planned_switchover")
+    if pg:
+        rows.append(
+            f"| planned switchover (`playbooks/postgresql-switchover.yml`) under a writer | writes paused "
+            f"{_s(pg['write_unavailable_seconds'])}, {pg['lost_acknowledged_commits']} of "
+            f"{pg['acknowledged_commits']} commits lost |"
+        )
+    lb = _load("loadbalancer").get("haproxy_reloads")
+    if lb:
+        rows.append(
+            f"| {lb['reloads']} HAProxy reloads under the users' load "
+            f"| {lb['failed_requests']} of {lb['requests']} requests failed |"
+        )
+    es = _load("elasticsearch").get("rolling_restart")
+    if es:
+        rows.append(
+            f"| an Elasticsearch setting rolled out | {es['first']} then {es['second']}, "
+            f"{es['seconds_between']} s apart, never more than one node away, never red |"
+        )
+    hz = _load("horilla").get("frozen_scheduler_leader")
+    if hz:
+        rows.append(
+            f"| the scheduler leader frozen (`docker pause`) | {hz['new_leader']} took over after "
+            f"{_s(hz['seconds_until_taken_over'])}; the thawed node ran nothing |"
+        )
+    mon = _load("monitoring").get("app_down_alert")
+    if mon:
+        rows.append(
+            f"| the app down on every node | HorillaApplicationDown delivered "
+            f"{_s(mon['seconds_failure_to_firing_notification'])} after, resolved "
+            f"{_s(mon['seconds_recovery_to_resolved_notification'])} after recovery |"
+        )
+    backup = _load("backup").get("restore")
+    if backup:
+        rows.append(
+            f"| point-in-time restore of the database and the media (`playbooks/restore.yml`) | "
+            f"{_s(backup['playbook_seconds'])}; every row up to T back, none after; files identical: "
+            f"{backup['files_identical']} |"
+        )
+    after = _load("converge-after-drill")
+    if after:
+        rows.append(
+            f"| `site.yml` after the drills | {_s(after['seconds'])}, changed on {len(after['changed_hosts'])} hosts |"
+        )
+    if rows:
+        lines += ["", "| operation | measured |", "|---|---|", *rows]
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"bench": bench_table, "ci": ci_table, "drills": drills_table}
 
 
 def render(text: str) -> str:

@@ -100,3 +100,69 @@ def test_connection_refused_is_a_failure_not_a_crash() -> None:
     assert summary.requests >= 2
     assert summary.failed == summary.requests
     assert "ConnectionError" in summary.errors
+
+
+class _FakeHorilla(http.server.BaseHTTPRequestHandler):
+    """Just enough of Horilla's interface for lab.load.HorillaUser: the login form, the
+    API's JWT login, pages that need the session, and a department created and deleted.
+    `lost_sessions` makes every page send the user back to the login page."""
+
+    lost_sessions = threading.Event()
+    logins = 0
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/login/":
+            self._send(200, b'<input name="csrfmiddlewaretoken" value="tok">')
+        elif self.lost_sessions.is_set() and not self.path.startswith(("/static/", "/api/")):
+            self._send(302, headers={"Location": "/login/?next=" + self.path})
+        else:
+            self._send(200, b"{}")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/login/":
+            type(self).logins += 1
+            self.lost_sessions.clear()
+            self._send(302, headers={"Location": "/"})
+        elif self.path == "/api/auth/login/":
+            self._send(200, b'{"access": "jwt", "employee": {"id": 1}}')
+        else:
+            self._send(201, b'{"id": 7}')
+
+    def do_DELETE(self) -> None:
+        self._send(204)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_horilla_users_walk_the_journey_and_count_a_lost_session() -> None:
+    from lab.load import WRITE, HorillaUser, horilla_users
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHorilla)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        with SteadyLoad(horilla_users(base, "admin", "pw", verify=False), rate=40, workers=2) as load:
+            time.sleep(0.6)
+            _FakeHorilla.lost_sessions.set()
+            time.sleep(0.6)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    summary = load.summary()
+    steps = summary.steps
+    assert set(HorillaUser.JOURNEY) | {"login"} == set(steps)
+    assert steps["api create"]["failed"] == 0 and summary.writes >= 2
+    assert all(o.kind == WRITE for o in load.outcomes if o.step in ("api create", "api delete"))
+    # A page answered with the login page is a failure, and the user logs in again.
+    assert summary.errors.get("sent to the login page", 0) >= 1
+    assert _FakeHorilla.logins >= 3
