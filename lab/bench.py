@@ -15,7 +15,8 @@ touches `make lab`'s containers), then times:
 Per run: wall seconds, seconds per tier (from the plays' start events), tasks and the
 PLAY RECAP counters, the controller's CPU seconds. The figures go to
 reports/bench/converge.json (`runs`, plus the headline keys the README table shows);
-figures measured on an earlier tree for comparison stay in its `before` section.
+its `before` (an earlier tree, measured once) and `changes` (the measured effect of
+each change, before and after on the same hosts) sections are kept as they are.
 """
 
 from __future__ import annotations
@@ -87,11 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-ssh", action="store_true", help="also re-run over SSH, with and without mitogen")
     parser.add_argument("--keep", action="store_true", help="leave the bench lab up afterwards")
     parser.add_argument("--report", type=Path, default=REPORT)
-    parser.add_argument(
-        "--as-before",
-        metavar="NOTE",
-        help="store the figures as the report's `before` section (a measurement of an earlier tree)",
-    )
     args = parser.parse_args(argv)
 
     os.environ.update(BENCH_LAB)
@@ -145,15 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "bench_seconds": round(time.monotonic() - started, 1),
         "runs": runs,
     }
-    report = json.loads(args.report.read_text()) if args.report.exists() else {}
-    if args.as_before:
-        report["before"] = {"note": args.as_before, **measured}
-    else:
-        before = report.get("before")
-        changes = report.get("changes", [])
-        report = {**measured, "targets": TARGETS, "changes": changes}
-        if before:
-            report["before"] = before
+    # `before` (an earlier tree's figures) and `changes` (the measured effect of each
+    # change) are kept from the existing report: they are measured once, not per run.
+    previous = json.loads(args.report.read_text()) if args.report.exists() else {}
+    report = {**measured, "targets": TARGETS, "changes": previous.get("changes", [])}
+    if previous.get("before"):
+        report["before"] = previous["before"]
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n")
     print(f"bench: figures written to {args.report.relative_to(PROJECT_DIR)}")

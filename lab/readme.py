@@ -37,7 +37,7 @@ def bench_table(path: Path = BENCH) -> str:
     lines = [
         f"Measured by `make bench` on {report['measured_at'][:10]} ({report['machine']}, Debian "
         f"{report['debian_release']}, {report['hosts']} hosts, app {report['app']}, commit {report['commit']}); "
-        "raw figures in `reports/bench/converge.json`.",
+        "raw figures in `reports/bench/converge.json`." + (f" Before: {before['note']}." if before.get("note") else ""),
         "",
         "| whole site (`site.yml`) | before | now | target |",
         "|---|---|---|---|",
@@ -48,7 +48,6 @@ def bench_table(path: Path = BENCH) -> str:
             f"| {label} | {_minutes(before.get(key))} | {_minutes(report.get(key))} | "
             f"{'≤ ' + _minutes(target) if target else '-'} |"
         )
-    cold, noop = runs.get("cold_converge", {}), runs.get("noop_rerun", {})
     lines += [
         f"| tasks ok / skipped (fresh hosts) | {before.get('tasks_ok', '-')} / {before.get('tasks_skipped', '-')} "
         f"| {report.get('tasks_ok', '-')} / {report.get('tasks_skipped', '-')} | |",
@@ -57,24 +56,41 @@ def bench_table(path: Path = BENCH) -> str:
         f"| changed on the re-run | {before.get('noop_rerun_changed', '-')} | {report.get('noop_rerun_changed', '-')} "
         "| 0 |",
     ]
-    if "noop_rerun_plain" in runs:
-        plain = runs["noop_rerun_plain"]
-        lines.append(
-            f"| re-run with plain Ansible instead of mitogen (same hosts) | | {_minutes(plain['seconds'])}, "
-            f"controller CPU {plain['controller_cpu_s']} s (mitogen: {noop.get('controller_cpu_s')} s) | |"
-        )
+    connections = [
+        ("`docker exec` (the lab)", "noop_rerun", "noop_rerun_plain"),
+        ("SSH as an unprivileged user with sudo (production's way)", "noop_rerun_ssh", "noop_rerun_ssh_plain"),
+    ]
+    if any(plain in runs for _, _, plain in connections):
+        lines += ["", "| re-run with nothing to do, same hosts | mitogen (default) | plain Ansible |", "|---|---|---|"]
+        for label, fast, plain in connections:
+            if fast in runs or plain in runs:
+                cells = [
+                    f"{_minutes(runs[k]['seconds'])}, CPU {runs[k]['controller_cpu_s']} s" if k in runs else "-"
+                    for k in (fast, plain)
+                ]
+                lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    cold, noop = runs.get("cold_converge", {}), runs.get("noop_rerun", {})
     tiers = list(cold.get("seconds_per_tier", {}))
     if tiers:
+        old = before.get("runs", {})
         lines += [
             "",
-            "| tier | " + " | ".join(tiers) + " |",
+            "| seconds per tier | " + " | ".join(tiers) + " |",
             "|---|" + "---|" * len(tiers),
-            "| fresh hosts, s | " + " | ".join(f"{cold['seconds_per_tier'][t]:.0f}" for t in tiers) + " |",
-            "| re-run, s | " + " | ".join(f"{noop.get('seconds_per_tier', {}).get(t, 0):.0f}" for t in tiers) + " |",
         ]
+        for label, figures in (
+            ("fresh hosts, before", old.get("cold_converge", {})),
+            ("fresh hosts, now", cold),
+            ("re-run, before", old.get("noop_rerun", {})),
+            ("re-run, now", noop),
+        ):
+            per_tier = figures.get("seconds_per_tier")
+            if per_tier:
+                lines.append(f"| {label} | " + " | ".join(f"{per_tier.get(t, 0):.0f}" for t in tiers) + " |")
     changes = report.get("changes") or []
     if changes:
-        lines += ["", "| change | measured | before | after |", "|---|---|---|---|"]
+        lines += ["", "| change (measured on the same hosts, one after the other) | measured | before | after |"]
+        lines += ["|---|---|---|---|"]
         lines += [f"| {c['change']} | {c['measure']} | {c['before']} | {c['after']} |" for c in changes]
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ LINT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ruff check", ("ruff", "check", ".")),
     ("ruff format", ("ruff", "format", "--check", ".")),
     ("promtool rules", (sys.executable, "-m", "lab", "rules")),
+    ("README tables", (sys.executable, "-m", "lab", "readme", "--check")),
 )
 UNIT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (("pytest", (sys.executable, "-m", "pytest")),)
 

@@ -17,7 +17,7 @@ def test_make_test_starts_the_whole_site_first_beside_lint_and_unit() -> None:
     first, checks = steps[0], steps[1]
     # The longest scenario starts at once, after preparing both releases' images.
     assert first.argv[1:4] == ("-m", "lab", "prepare")
-    assert ("--release", "bookworm") == first.argv[-2:]
+    assert first.argv[-2:] == ("--release", "bookworm")
     assert first.then == (("molecule", "test", "-s", "cluster"),)
     commands = [checks.argv, *checks.then]
     assert [c[0] for c in commands[:2]] == ["yamllint", "ansible-lint"]
