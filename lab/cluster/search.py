@@ -66,8 +66,9 @@ class Cluster:
                 last = exc
         raise ConnectionError(f"no Elasticsearch node answered {path}: {last}")
 
-    def health(self, node: str, user: str = "horilla_healthcheck", **params) -> dict:
-        response = self.get(node, "_cluster/health", user=user, params=params)
+    def health(self, node: str, user: str = "horilla_healthcheck", timeout: float = 10, **params) -> dict:
+        """_cluster/health as `user`; `timeout` is this client's (ES wants units in its own)."""
+        response = self.get(node, "_cluster/health", user=user, params=params, timeout=timeout)
         response.raise_for_status()
         return response.json()
 

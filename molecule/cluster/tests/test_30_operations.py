@@ -177,7 +177,7 @@ def test_an_elasticsearch_setting_restarts_one_node_at_a_time():
         while not done.wait(0.5):
             for node in es.nodes:
                 try:
-                    state = es.health(node, timeout="1s")
+                    state = es.health(node, timeout=2)
                 except requests.RequestException:
                     continue  # that node is the one restarting
                 fewest = min(fewest, state["number_of_nodes"])
