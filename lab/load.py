@@ -8,9 +8,13 @@ was unavailable (from the first failed request to the next success) and the late
 percentiles, for the whole run or any window of it.
 
 `horilla_users()` makes each worker a real user of upstream Horilla through the VIP:
-it logs in (a session cookie, so HAProxy keeps it on one app node) and a JWT for the
-REST API, then repeats the journey: the employee list, an employee's page, a static
-asset, an API read, and a write (an API department created, then deleted). A failure
+it logs in through the login form (a session cookie, so HAProxy keeps it on one app
+node) and uses a JWT for the REST API, then repeats the journey: the employee list, an
+employee's page, a static asset, an API read, and a write (an API department created,
+then deleted). The JWT is one an operator issued for the user, as for an integration:
+upstream's own API login (POST /api/auth/login/) refuses anonymous callers at the
+pinned commit (the API's default permission is IsAuthenticated and LoginAPIView does
+not lift it), so no client can obtain a token there. A failure
 is what a user would see as one: an answer of 5xx or any status the step does not
 expect, a timeout, a connection error, or being sent back to the login page (a lost
 session). The worker then logs in again, and that attempt is recorded too.
@@ -201,13 +205,22 @@ class HorillaUser:
     JOURNEY = ("employee list", "employee page", "static asset", "api read", "api create", "api delete")
     WRITES = frozenset({"api create", "api delete"})
 
-    def __init__(self, base_url: str, username: str, password: str, *, verify: bool | str, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        api: tuple[str, int],
+        *,
+        verify: bool | str,
+        timeout: float,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.username, self.password = username, password
         self.verify, self.timeout = verify, timeout
         self.session = requests.Session()
-        self.token = ""
-        self.employee_id = 0
+        # The user's JWT for the REST API and their Employee id (horilla_users()).
+        self.token, self.employee_id = api
         self.created = 0  # the department created by the last "api create", deleted next
         self.position = -1  # -1: log in first
 
@@ -235,7 +248,7 @@ class HorillaUser:
         )
 
     def _login(self) -> Attempt:
-        """The login form (session cookie), then the API's login (JWT): both must work."""
+        """The login form: a session cookie that the pages below must honour."""
         try:
             form = self._get("/login/")
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
@@ -251,16 +264,6 @@ class HorillaUser:
             )
             if answer.status_code != 302 or "/login" in answer.headers.get("Location", ""):
                 return "login", READ, False, answer.status_code, "login refused"
-            api = self.session.post(
-                f"{self.base}/api/auth/login/",
-                json={"username": self.username, "password": self.password},
-                verify=self.verify,
-                timeout=self.timeout,
-            )
-            if api.status_code != 200:
-                return "login", READ, False, api.status_code, ""
-            body = api.json()
-            self.token, self.employee_id = body["access"], body["employee"]["id"]
         except requests.RequestException as exc:
             self._reset()
             return "login", READ, False, 0, type(exc).__name__
@@ -305,11 +308,18 @@ class HorillaUser:
 
 
 def horilla_users(
-    base_url: str, username: str, password: str, *, verify: bool | str = True, timeout: float = 10.0
+    base_url: str,
+    username: str,
+    password: str,
+    api: tuple[str, int],
+    *,
+    verify: bool | str = True,
+    timeout: float = 10.0,
 ) -> Callable[[int], Client]:
-    """Clients that are each a logged-in Horilla user walking the journey (HorillaUser)."""
+    """Clients that are each a logged-in Horilla user walking the journey (HorillaUser);
+    `api` is the user's JWT and Employee id."""
     _no_insecure_warnings(verify)
-    return lambda _n: HorillaUser(base_url, username, password, verify=verify, timeout=timeout)
+    return lambda _n: HorillaUser(base_url, username, password, api, verify=verify, timeout=timeout)
 
 
 class SteadyLoad:

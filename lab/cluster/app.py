@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from datetime import datetime
 from functools import cache
 
@@ -65,11 +66,28 @@ def label() -> str:
     return detailed(nodes()[0])["app"]
 
 
+# An operator issuing a user's API token (simplejwt's own RefreshToken, signed with the
+# site's key) and finding their Employee: upstream's API login refuses anonymous callers.
+_ISSUE_API_JWT_CODE = (
+    "import json; from django.contrib.auth import get_user_model; "
+    "from rest_framework_simplejwt.tokens import RefreshToken; "
+    "user = get_user_model().objects.get(username={username!r}); "
+    'print(json.dumps({{"access": str(RefreshToken.for_user(user).access_token), "employee": user.employee_get.id}}))'
+)
+
+
+def api_credentials(username: str = ADMIN, node: str | None = None) -> tuple[str, int]:
+    """A JWT for the REST API issued on an app node for `username`, and their Employee id."""
+    code = _ISSUE_API_JWT_CODE.format(username=username)
+    out = on_node(node or nodes()[0], f"horilla-manage shell -c {shlex.quote(code)} 2>/dev/null")
+    issued = json.loads(out.strip().splitlines()[-1])
+    return issued["access"], int(issued["employee"])
+
+
 def journeys(rate: float = 3.0, users: int = 3) -> SteadyLoad:
     """Logged-in users walking the journey of lab.load.HorillaUser through the VIP."""
-    return SteadyLoad(
-        horilla_users(balancer.https(), ADMIN, admin_password(), verify=balancer.ca_file()), rate=rate, workers=users
-    )
+    clients = horilla_users(balancer.https(), ADMIN, admin_password(), api_credentials(), verify=balancer.ca_file())
+    return SteadyLoad(clients, rate=rate, workers=users)
 
 
 class Browser:

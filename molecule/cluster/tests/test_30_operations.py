@@ -86,9 +86,13 @@ def test_a_setting_rolls_through_patroni_replica_first_without_failover():
         return postgres.patroni("/patroni", host=name)["postmaster_start_time"]
 
     before = {h: started(h) for h in (leader, replica)}
-    parameters = {**current, "max_connections": raised}
+    # The operator's way to add one setting: postgresql_parameters_extra (postgresql_parameters
+    # is the role's whole list, and the live config also holds the archiving it adds).
     run = run_playbook(
-        "playbooks/database.yml", tags=["postgresql"], extra_vars={"postgresql_parameters": parameters}, timeout=900
+        "playbooks/database.yml",
+        tags=["postgresql"],
+        extra_vars={"postgresql_parameters_extra": {"max_connections": raised}},
+        timeout=900,
     )
     assert run.ok, run.tail()
     after = {h: started(h) for h in (leader, replica)}
@@ -293,6 +297,14 @@ def test_a_frozen_scheduler_leader_is_evicted_and_fences_itself():
 # --- the monitoring tier ----------------------------------------------------------------
 
 
+def _vip_ready_at() -> float | None:
+    try:
+        ready = requests.get(balancer.https("/health/ready/"), verify=balancer.ca_file(), timeout=5)
+    except requests.RequestException:
+        return None
+    return time.time() if ready.status_code == 200 else None
+
+
 def test_the_app_down_alert_is_delivered_and_resolved(sink):
     """Every app node's gunicorn stopped: no readiness probe succeeds, and
     HorillaApplicationDown (critical) must reach the sink, and Teams, and horilla-monitor
@@ -318,9 +330,10 @@ def test_the_app_down_alert_is_delivered_and_resolved(sink):
         assert down.rc == 1
         assert "critical alert HorillaApplicationDown" in down.stdout
     finally:
-        recovered_at = time.time()
         for name in app.nodes():
             testing.host(name).run_expect([0], "systemctl start horilla-gunicorn")
+    # Recovered when a user is served again: Horilla takes a while to boot on 2 cores.
+    recovered_at = testing.wait_for(_vip_ready_at, ALERT_CEILING, "the VIP serving /health/ready/ again")
     resolved = testing.wait_for(
         lambda: sink.first("HorillaApplicationDown", "resolved", recovered_at),
         ALERT_CEILING,
@@ -341,6 +354,14 @@ def test_the_sla_report_shows_the_app_down_outage():
     if not APP_DOWN:
         pytest.skip("the app-down drill did not run")
     mon = testing.host(monitoring.host())
+    # The report ends now: wait until the SLI has recorded the recovery (a probe and a
+    # rule evaluation, 5 s each here), or the outage reads as ongoing.
+    testing.wait_for(
+        lambda: [r for r in monitoring.query("horilla:service_up:probe") if r["value"][1] == "1"],
+        60,
+        "the availability SLI back at 1",
+    )
+    time.sleep(10)
     start = datetime.fromtimestamp(APP_DOWN["failed_at"] - 300, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     workdir = mon.check_output("mktemp -d -p /var/tmp")
     mon.run_expect([0], f"horilla-sla-report --from {start} --output {workdir}/sla.md")
