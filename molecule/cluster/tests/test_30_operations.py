@@ -75,8 +75,9 @@ def test_switchover_playbook_moves_the_leader_without_losing_a_commit():
 
 
 def test_a_setting_rolls_through_patroni_replica_first_without_failover():
-    """max_connections needs a restart: the replica restarts first, the leader last and
-    keeps the lock. The inventory's own value is rolled back the same way."""
+    """max_connections needs a restart: raised, the replica restarts first and the leader
+    last, keeping the lock. Rolled back to the inventory's value, the leader goes first (a
+    hot standby may not run below the primary's value), still without a failover."""
     leader = postgres.leader()
     replica = next(h for h in postgres.hosts() if h != leader)
     current = postgres.patroni("/config")["postgresql"]["parameters"]
@@ -101,11 +102,15 @@ def test_a_setting_rolls_through_patroni_replica_first_without_failover():
     back = run_playbook("playbooks/database.yml", tags=["postgresql"], timeout=900)
     assert back.ok, back.tail()
     postgres.wait_healthy()
+    rolled_back = {h: started(h) for h in (leader, replica)}
     assert shown == dict.fromkeys((leader, replica), str(raised))
     assert after[replica] != before[replica] and after[leader] != before[leader]
-    assert after[replica] < after[leader], "the replica restarts first"
+    assert after[replica] < after[leader], "raised: the replica restarts first"
+    assert rolled_back[leader] != after[leader] and rolled_back[replica] != after[replica]
+    assert rolled_back[leader] < rolled_back[replica], "lowered: the leader restarts first"
     assert postgres.leader() == leader, "no failover"
-    assert postgres.psql(leader, "SHOW max_connections") == str(current["max_connections"])
+    for host in (leader, replica):
+        assert postgres.psql(host, "SHOW max_connections") == str(current["max_connections"]), host
 
 
 # --- the cache tier ---------------------------------------------------------------------
