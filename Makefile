@@ -53,7 +53,7 @@ unit: venv ## Python unit tests
 test: venv ## What CI runs: lint, unit tests and the Molecule scenarios (SCENARIO=name runs one)
 	python -m lab test $(if $(SCENARIO),--scenario $(SCENARIO))
 
-test-all: venv ## Everything make test runs, and the whole site on Debian 12 too
+test-all: venv ## Everything make test runs, the cluster suite's operations and restore drill, and the whole site on Debian 12
 	python -m lab test --all
 
 bench: prepare ## Time the whole site's converge (fresh hosts, then nothing to do) on a lab of its own: reports/bench/converge.json
@@ -64,7 +64,7 @@ readme: venv ## Rewrite the README's tables of measured figures from reports/
 	python -m lab readme
 
 drill-backup: venv ## The whole site with the 1 GiB restore drill (reports/drills/backup-1gb.json)
-	BACKUP_DRILL_MB=1024 molecule test -s cluster
+	BACKUP_DRILL_MB=1024 LAB_CLUSTER_SUITE=full molecule test -s cluster
 
 # The whole-site scenario stage by stage, leaving the hosts up for a look around
 # (`molecule destroy -s cluster` removes them). Its verify writes reports/drills/cluster.json.
@@ -73,7 +73,7 @@ drill-cluster: venv ## The 13-host cluster scenario with every drill, hosts left
 	molecule destroy -s cluster
 	molecule converge -s cluster
 	molecule idempotence -s cluster
-	molecule verify -s cluster
+	LAB_CLUSTER_SUITE=full molecule verify -s cluster
 
 clean: lab-down ## Remove the lab, the lab state and the virtualenv
 	rm -rf .lab $(VENV)

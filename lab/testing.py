@@ -22,6 +22,12 @@ from lab.state import LabState, load
 T = TypeVar("T")
 
 
+def full_suite() -> bool:
+    """Whether the cluster suite runs in full (make test-all, LAB_CLUSTER_SUITE=full) or
+    as make test's part, which fits CI's hour on 2 cores."""
+    return os.environ.get("LAB_CLUSTER_SUITE", "") == "full"
+
+
 @cache
 def lab() -> LabState:
     return load(os.environ.get("LAB_NAME", "horilla-lab"))

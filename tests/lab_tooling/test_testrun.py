@@ -30,10 +30,19 @@ def test_make_test_starts_the_whole_site_first_beside_lint_and_unit() -> None:
 
 def test_make_test_all_adds_the_whole_site_on_debian_12() -> None:
     steps = testrun.plan(None, {"molecule"}, everything=True)
-    extra = [s for s in steps if s.env]
+    extra = [s for s in steps if "LAB_DEBIAN_RELEASE" in s.env]
     assert [s.name for s in extra] == ["molecule cluster on Debian 12"]
     assert extra[0].argv == ("molecule", "test", "-s", "cluster")
-    assert extra[0].env == {"LAB_DEBIAN_RELEASE": "bookworm"}
+    assert extra[0].env == {"LAB_DEBIAN_RELEASE": "bookworm", "LAB_CLUSTER_SUITE": "full"}
+
+
+def test_only_make_test_all_runs_the_cluster_suite_in_full() -> None:
+    """make test leaves the cluster's operations and restore drill to make test-all."""
+    for everything in (False, True):
+        steps = testrun.plan(None, {"lint", "unit", "molecule"}, everything=everything)
+        cluster = [s for s in steps if ("molecule", "test", "-s", "cluster") in (s.argv, *s.then)]
+        assert cluster
+        assert all((s.env.get("LAB_CLUSTER_SUITE") == "full") is everything for s in cluster)
 
 
 def test_a_named_scenario_runs_alone_after_prepare() -> None:

@@ -1,10 +1,36 @@
 """The whole-site suite (molecule/cluster): tier by tier on the converged site, then the
 operations, the SLA drill, a converge after it, and the restore drill, in file order.
-The tests use lab.cluster (one client per tier) and lab.testing (hosts, secrets)."""
+The tests use lab.cluster (one client per tier) and lab.testing (hosts, secrets).
+
+`make test` (and so CI) runs the suite without the modules in FULL_SUITE_ONLY, to keep
+CI within its hour on 2 cores; `make test-all` and `make drill-cluster` run all of it
+(LAB_CLUSTER_SUITE=full)."""
 
 import pytest
 
+from lab import testing
 from lab.cluster import monitoring
+
+FULL_SUITE_ONLY = {
+    "test_30_operations.py": "the operators' operations (switchover, rolling settings, reloads, alerts): about 9 min",
+    "test_50_restore_drill.py": "the restore drill onto the converged site",
+}
+
+
+def pytest_report_header(config):
+    if testing.full_suite():
+        return "cluster suite: full (LAB_CLUSTER_SUITE=full)"
+    left = "; ".join(f"{name}: {why}" for name, why in FULL_SUITE_ONLY.items())
+    return f"cluster suite: make test's part; make test-all also runs {left}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if testing.full_suite():
+        return
+    left = [item for item in items if item.path.name in FULL_SUITE_ONLY]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = [item for item in items if item.path.name not in FULL_SUITE_ONLY]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ acknowledged commit may be lost), the Redis primary (a writer through Sentinel: 
 acknowledged writes are counted), the elected Elasticsearch master, the monitoring host
 mon1 (which also runs an etcd member and a Sentinel). Each victim stays down until
 Alertmanager has delivered its HostDown alert to the webhook sink on this machine (at
-the lab network's gateway); mon1 runs Prometheus and Alertmanager itself, so for that
+the lab network's gateway; make test waits so for the first event only, AWAIT_ALERTS); mon1 runs Prometheus and Alertmanager itself, so for that
 event the report gives the gap in the Watchdog heartbeat instead.
 
 Per event: the users' requests and failures in the event's window (by journey step),
@@ -47,6 +47,13 @@ TARGETS = {"availability_percent": 99.99, "p95_seconds": 2.0, "error_rate": 0.00
 # this long (long enough for several missed Watchdog heartbeats).
 MIN_DOWN_SECONDS = 20
 MONITORING_DOWN_SECONDS = 60
+# make test-all keeps each victim down until its HostDown notification has arrived and
+# reports the alert timings. make test (CI) waits so for the first event only, the proof
+# that a host's death reaches the operators (about 75 s an event with the lab's
+# intervals, 5 min of CI's hour); there the other victims stay down MIN_DOWN_SECONDS and
+# until their tier has failed over.
+AWAIT_ALERTS = testing.full_suite()
+ALWAYS_AWAITED = "app_node"
 
 
 @dataclass
@@ -194,6 +201,7 @@ def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
 
         failover_s = None
         delivered_s = None
+        awaited = event.alerted and (AWAIT_ALERTS or event.name == ALWAYS_AWAITED)
         min_down = MIN_DOWN_SECONDS if event.alerted else MONITORING_DOWN_SECONDS
         deadline = window_start + (CEILING_ALERT_SECONDS if event.alerted else MONITORING_DOWN_SECONDS)
         while time.monotonic() < deadline:
@@ -202,12 +210,12 @@ def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
                 with contextlib.suppress(Exception):  # a peer busy taking over answers nothing yet
                     if event.failed_over(victim):
                         failover_s = now - window_start
-            if event.alerted and delivered_s is None:
+            if awaited and delivered_s is None:
                 at = sink.first("HostDown", "firing", killed_wall, instance=victim)
                 if at is not None:
                     delivered_s = at - killed_wall
             if (
-                (not event.alerted or delivered_s is not None)
+                (not awaited or delivered_s is not None)
                 and (failover_s is not None or event.failed_over is None)
                 and now - window_start >= min_down
             ):
@@ -222,7 +230,7 @@ def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
         healthy_s = time.monotonic() - restart_at
     written = lost_writes(event.name, writer)
     resolved_s = None
-    if event.alerted and delivered_s is not None:
+    if awaited and delivered_s is not None:
         at = testing.wait_for(
             lambda: sink.first("HostDown", "resolved", restarted_wall, instance=victim),
             CEILING_ALERT_SECONDS,
@@ -241,7 +249,7 @@ def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
         "seconds_restart_to_healthy": round(healthy_s, 1),
         **figures(load.summary(window_start, window_end)),
         **written,
-        "alert": "HostDown" if event.alerted else None,
+        "alert": "HostDown" if awaited else None,
         "seconds_until_alert_delivered": round(delivered_s, 1) if delivered_s is not None else None,
         "seconds_restart_until_alert_resolved": round(resolved_s, 1) if resolved_s is not None else None,
         "other_alerts_delivered": other_alerts(sink, killed_wall, victim),
@@ -260,7 +268,7 @@ def test_drill_event(event: Event, load: SteadyLoad, sink: Sink, drill: dict):
     assert result["seconds_unavailable"] <= CEILING_UNAVAILABLE_SECONDS, result
     if event.failed_over is not None:
         assert failover_s is not None, f"{event.name}: no failover while {victim} was down"
-    if event.alerted:
+    if awaited:
         assert delivered_s is not None and delivered_s <= CEILING_ALERT_SECONDS, result
         assert resolved_s is not None and resolved_s <= CEILING_ALERT_SECONDS, result
     assert result.get("lost_acknowledged_commits", 0) == 0, "synchronous replication loses no acknowledged commit"
