@@ -53,7 +53,7 @@ unit: venv ## Python unit tests
 test: venv ## What CI runs: lint, unit tests and the Molecule scenarios (SCENARIO=name runs one)
 	python -m lab test $(if $(SCENARIO),--scenario $(SCENARIO))
 
-test-all: venv ## Everything make test runs, the cluster suite's operations and restore drill, and the whole site on Debian 12
+test-all: venv ## Everything make test runs, the cluster suite's operations, and the whole site on Debian 12
 	python -m lab test --all
 
 bench: prepare ## Time the whole site's converge (fresh hosts, then nothing to do) on a lab of its own: reports/bench/converge.json

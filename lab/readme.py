@@ -218,8 +218,9 @@ BLOCKS: dict[str, Callable[[], str]] = {"bench": bench_table, "ci": ci_table, "d
 
 def render(text: str) -> str:
     for name, make in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- generated: {name} -->\n).*?(\n<!-- end: {name} -->)", re.S)
-        text = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), text)
+        # An empty block (just the two markers) is filled in too.
+        pattern = re.compile(rf"(<!-- generated: {name} -->\n)(?:.*?\n)?(<!-- end: {name} -->)", re.S)
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
 

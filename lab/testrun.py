@@ -20,8 +20,8 @@ from pathlib import Path
 from lab.state import PROJECT_DIR
 
 # The whole site is the main proof: the `cluster` scenario converges site.yml on the 13
-# hosts with upstream Horilla and runs every tier's tests, the SLA drill and a converge
-# after it (make test-all: the operations and the restore drill too). It starts at once
+# hosts with upstream Horilla and runs every tier's tests, the SLA drill, a converge
+# after it and the restore drill (make test-all: the operators' operations too). It starts at once
 # (after `prepare`), beside the lint and unit tests, which use one core only; the small
 # scenarios follow them on that second slot: `bookworm` (site.yml --check on fresh
 # Debian 12 hosts) and `node_exporter` (one role alone on fresh hosts, the scenario to
@@ -32,7 +32,7 @@ SCENARIO_ORDER = ("cluster", "bookworm", "node_exporter")
 OUTSIDE_MAKE_TEST: dict[str, str] = {}
 
 # `make test-all` runs the cluster's whole suite (molecule/cluster/tests/conftest.py:
-# make test leaves its operations and restore drill out, to keep CI within the hour).
+# make test leaves the operators' operations out, to keep CI within the hour).
 FULL_SUITE = {"LAB_CLUSTER_SUITE": "full"}
 
 # `make test-all` also runs these, each a scenario with settings of its own.

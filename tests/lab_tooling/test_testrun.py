@@ -37,7 +37,7 @@ def test_make_test_all_adds_the_whole_site_on_debian_12() -> None:
 
 
 def test_only_make_test_all_runs_the_cluster_suite_in_full() -> None:
-    """make test leaves the cluster's operations and restore drill to make test-all."""
+    """make test leaves the cluster's operations to make test-all."""
     for everything in (False, True):
         steps = testrun.plan(None, {"lint", "unit", "molecule"}, everything=everything)
         cluster = [s for s in steps if ("molecule", "test", "-s", "cluster") in (s.argv, *s.then)]

@@ -9,8 +9,9 @@ acknowledged commit may be lost), the Redis primary (a writer through Sentinel: 
 acknowledged writes are counted), the elected Elasticsearch master, the monitoring host
 mon1 (which also runs an etcd member and a Sentinel). Each victim stays down until
 Alertmanager has delivered its HostDown alert to the webhook sink on this machine (at
-the lab network's gateway; make test waits so for the first event only, AWAIT_ALERTS); mon1 runs Prometheus and Alertmanager itself, so for that
-event the report gives the gap in the Watchdog heartbeat instead.
+the lab network's gateway; make test waits so for the first event only, AWAIT_ALERTS);
+mon1 runs Prometheus and Alertmanager itself, so for that event the report gives the
+gap in the Watchdog heartbeat instead.
 
 Per event: the users' requests and failures in the event's window (by journey step),
 seconds unavailable (first failed request to the next success), seconds until the tier
