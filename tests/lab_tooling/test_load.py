@@ -103,9 +103,10 @@ def test_connection_refused_is_a_failure_not_a_crash() -> None:
 
 
 class _FakeHorilla(http.server.BaseHTTPRequestHandler):
-    """Just enough of Horilla's interface for lab.load.HorillaUser: the login form, the
-    API's JWT login, pages that need the session, and a department created and deleted.
-    `lost_sessions` makes every page send the user back to the login page."""
+    """Just enough of Horilla's interface for lab.load.HorillaUser: the login form, pages
+    that need the session, and the API (which needs the user's JWT, "jwt" here): a read,
+    a department created and deleted. `lost_sessions` makes every page send the user
+    back to the login page."""
 
     lost_sessions = threading.Event()
     logins = 0
@@ -118,7 +119,15 @@ class _FakeHorilla(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _refused_api(self) -> bool:
+        if self.path.startswith("/api/") and self.headers.get("Authorization") != "Bearer jwt":
+            self._send(403, b'{"detail": "Authentication credentials were not provided."}')
+            return True
+        return False
+
     def do_GET(self) -> None:
+        if self._refused_api():
+            return
         if self.path == "/login/":
             self._send(200, b'<input name="csrfmiddlewaretoken" value="tok">')
         elif self.lost_sessions.is_set() and not self.path.startswith(("/static/", "/api/")):
@@ -128,17 +137,18 @@ class _FakeHorilla(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._refused_api():
+            return
         if self.path == "/login/":
             type(self).logins += 1
             self.lost_sessions.clear()
             self._send(302, headers={"Location": "/"})
-        elif self.path == "/api/auth/login/":
-            self._send(200, b'{"access": "jwt", "employee": {"id": 1}}')
         else:
             self._send(201, b'{"id": 7}')
 
     def do_DELETE(self) -> None:
-        self._send(204)
+        if not self._refused_api():
+            self._send(204)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -151,7 +161,7 @@ def test_horilla_users_walk_the_journey_and_count_a_lost_session() -> None:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        with SteadyLoad(horilla_users(base, "admin", "pw", verify=False), rate=40, workers=2) as load:
+        with SteadyLoad(horilla_users(base, "admin", "pw", ("jwt", 1), verify=False), rate=40, workers=2) as load:
             time.sleep(0.6)
             _FakeHorilla.lost_sessions.set()
             time.sleep(0.6)
@@ -161,7 +171,7 @@ def test_horilla_users_walk_the_journey_and_count_a_lost_session() -> None:
     summary = load.summary()
     steps = summary.steps
     assert set(HorillaUser.JOURNEY) | {"login"} == set(steps)
-    assert steps["api create"]["failed"] == 0 and summary.writes >= 2
+    assert steps["api read"]["failed"] == steps["api create"]["failed"] == 0 and summary.writes >= 2
     assert all(o.kind == WRITE for o in load.outcomes if o.step in ("api create", "api delete"))
     # A page answered with the login page is a failure, and the user logs in again.
     assert summary.errors.get("sent to the login page", 0) >= 1
