@@ -34,6 +34,8 @@ def bench_table(path: Path = BENCH) -> str:
     before = report.get("before") or {}
     targets = report.get("targets", {})
     runs = report.get("runs", {})
+    if "measured_at" not in report:
+        return _unbenched_table(before, report.get("changes") or [])
     lines = [
         f"Measured by `make bench` on {report['measured_at'][:10]} ({report['machine']}, Debian "
         f"{report['debian_release']}, {report['hosts']} hosts, app {report['app']}, commit {report['commit']}); "
@@ -87,12 +89,35 @@ def bench_table(path: Path = BENCH) -> str:
             per_tier = figures.get("seconds_per_tier")
             if per_tier:
                 lines.append(f"| {label} | " + " | ".join(f"{per_tier.get(t, 0):.0f}" for t in tiers) + " |")
-    changes = report.get("changes") or []
-    if changes:
-        lines += ["", "| change (measured on the same hosts, one after the other) | measured | before | after |"]
-        lines += ["|---|---|---|---|"]
-        lines += [f"| {c['change']} | {c['measure']} | {c['before']} | {c['after']} |" for c in changes]
-    return "\n".join(lines)
+    return "\n".join(lines + _changes_table(report.get("changes") or []))
+
+
+def _changes_table(changes: list[dict]) -> list[str]:
+    if not changes:
+        return []
+    lines = ["", "| change (measured on the same hosts, one after the other) | measured | before | after |"]
+    lines += ["|---|---|---|---|"]
+    return lines + [f"| {c['change']} | {c['measure']} | {c['before']} | {c['after']} |" for c in changes]
+
+
+def _unbenched_table(before: dict, changes: list[dict]) -> str:
+    """A report with the earlier tree's figures and the changes' effects, but no
+    `make bench` run of this tree yet: say so, and show what was measured."""
+    lines = ["_No `make bench` run of this tree is on record yet: run `make bench`._"]
+    if before:
+        lines += [
+            "",
+            f"Before ({before.get('note', 'an earlier tree')}):",
+            "",
+            "| whole site (`site.yml`) | before |",
+            "|---|---|",
+            f"| converge of fresh hosts | {_minutes(before.get('cold_converge_s'))} |",
+            f"| re-run with nothing to do | {_minutes(before.get('noop_rerun_s'))} |",
+            "| tasks ok / skipped (fresh hosts) | "
+            f"{before.get('tasks_ok', '-')} / {before.get('tasks_skipped', '-')} |",
+            f"| controller CPU (fresh hosts) | {before.get('controller_cpu_s', '-')} s |",
+        ]
+    return "\n".join(lines + _changes_table(changes))
 
 
 def ci_table(path: Path = CI_RUN) -> str:

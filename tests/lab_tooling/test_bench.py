@@ -66,5 +66,22 @@ def test_the_readme_tables_come_from_the_reports(tmp_path) -> None:
     assert "| re-run with nothing to do | 14.3 min (860 s) | 3.0 min (180 s) | ≤ 4.0 min (240 s) |" in table
     assert "| `docker exec` (the lab) | 3.0 min (180 s), CPU 150.0 s | 10.0 min (600 s), CPU 300.0 s |" in table
     assert "| mitogen | re-run | 600 s | 180 s |" in table
-    text = "intro\n<!-- generated: bench -->\nold\n<!-- end: bench -->\noutro\n"
-    assert "old" not in readme.render(text) and readme.render(text).startswith("intro\n<!-- generated: bench -->\n")
+    text = "intro\n<!-- generated: bench -->\nSTALE TABLE\n<!-- end: bench -->\noutro\n"
+    rendered = readme.render(text)
+    assert "STALE TABLE" not in rendered and rendered.startswith("intro\n<!-- generated: bench -->\n")
+    assert rendered.endswith("\n<!-- end: bench -->\noutro\n")
+    empty = "intro\n<!-- generated: bench -->\n<!-- end: bench -->\noutro\n"
+    assert readme.render(empty) == rendered, "an empty block is filled in too"
+
+
+def test_a_report_without_a_bench_run_says_so_and_keeps_the_measured_changes(tmp_path) -> None:
+    report = {
+        "before": {"note": "older tree", "cold_converge_s": 1400.0, "noop_rerun_s": 860.0},
+        "changes": [{"change": "mitogen", "measure": "re-run", "before": "600 s", "after": "180 s"}],
+    }
+    path = tmp_path / "converge.json"
+    path.write_text(json.dumps(report))
+    table = readme.bench_table(path)
+    assert table.startswith("_No `make bench` run of this tree is on record yet")
+    assert "| re-run with nothing to do | 14.3 min (860 s) |" in table
+    assert "| mitogen | re-run | 600 s | 180 s |" in table
