@@ -23,10 +23,10 @@ from lab.state import PROJECT_DIR
 # hosts with upstream Horilla and runs every tier's tests, the SLA drill, a converge
 # after it and the restore drill (make test-all: the operators' operations too). It starts at once
 # (after `prepare`), beside the lint and unit tests, which use one core only; the small
-# scenarios follow them on that second slot: `bookworm` (site.yml --check on fresh
-# Debian 12 hosts) and `node_exporter` (one role alone on fresh hosts, the scenario to
-# copy). Scenarios not named here run after these, in alphabetical order.
-SCENARIO_ORDER = ("cluster", "bookworm", "node_exporter")
+# scenarios follow them on that second slot: `trixie` and `bookworm` (site.yml --check
+# on fresh Debian 13 and 12 hosts) and `node_exporter` (one role alone on fresh hosts,
+# the scenario to copy). Scenarios not named here run after these, in alphabetical order.
+SCENARIO_ORDER = ("cluster", "trixie", "bookworm", "node_exporter")
 
 # Scenarios `make test` (and so CI) leaves to `make test-all`, with the reason.
 OUTSIDE_MAKE_TEST: dict[str, str] = {}
