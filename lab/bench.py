@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict] = {"create": {"seconds": create.seconds}}
     runs["cold_converge"] = figures(step("cold_converge", "site.yml"), tiers)
     runs["noop_rerun"] = figures(step("noop_rerun", "site.yml"), tiers)
+    app = app_label()
     if args.compare_plain:
         plain = step("noop_rerun_plain", "site.yml", env={"ANSIBLE_STRATEGY": "linear"})
         runs["noop_rerun_plain"] = figures(plain, tiers)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": _git("rev-parse", "--short", "HEAD") + ("+changes" if _git("status", "--porcelain") else ""),
         "machine": f"{os.cpu_count()} cores",
         "debian_release": release,
-        "app": app_label(),
+        "app": app,
         "hosts": runs["cold_converge"]["hosts"],
         "cold_converge_s": runs["cold_converge"]["seconds"],
         "noop_rerun_s": runs["noop_rerun"]["seconds"],
@@ -157,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def app_label() -> str:
-    """Which app the lab deployed: horilla@<commit> or standin (recorded by the horilla role)."""
-    path = PROJECT_DIR / ".lab" / "state" / f"{BENCH_LAB['LAB_NAME']}.app"
-    return path.read_text().strip() if path.exists() else "unknown"
+def app_label(host: str = "app1") -> str:
+    """Which app the bench lab runs, as the horilla role labels it (horilla@<commit>),
+    read from an app node's ops settings while the lab is up."""
+    container = f"{BENCH_LAB['LAB_NAME']}-{host}"
+    done = subprocess.run(
+        ["docker", "exec", container, "cat", "/etc/horilla/ops.env"], capture_output=True, text=True, check=False
+    )
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "HORILLA_OPS_APP":
+            return value.strip().strip("'\"")
+    return "unknown"
 
 
 if __name__ == "__main__":
