@@ -1,0 +1,68 @@
+"""A site whose alerts would go nowhere is refused before anything changes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import playbook
+
+SINK = "https://hooks.example.com/alerts"
+
+
+def preflight(tmp_path: Path, settings: dict) -> playbook.PlaybookRun:
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"children": {"monitoring": {"hosts": {"mon1": {"internal_address": "192.0.2.61", **local}}}}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    play = {
+        "name": "Preflight of the alertmanager role",
+        "hosts": "monitoring",
+        "gather_facts": False,
+        "vars": settings,
+        "tasks": [
+            {
+                "name": "Preflight alertmanager",
+                "ansible.builtin.include_role": {"name": "alertmanager", "tasks_from": "preflight.yml"},
+            }
+        ],
+    }
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+    return playbook.run(tmp_path / "play.yml", inventories=[tmp_path / "hosts.yml"], timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("settings", "missing"),
+    [
+        ({}, "set now: none"),
+        ({"alertmanager_watchdog_webhook_url": SINK}, "set now: none"),
+        ({"alertmanager_slack_webhook_url": SINK}, "alertmanager_watchdog_webhook_url (set now: False)"),
+    ],
+    ids=["nothing", "only-the-dead-mans-switch", "no-dead-mans-switch"],
+)
+def test_alerts_that_go_nowhere_are_refused(tmp_path, settings, missing):
+    run = preflight(tmp_path, settings)
+    assert not run.ok
+    output = " ".join(run.stdout.split())
+    assert "mon1: alerts would go nowhere" in output, run.tail()
+    assert missing in output, run.tail()
+
+
+def test_a_channel_and_a_dead_mans_switch_pass(tmp_path):
+    run = preflight(
+        tmp_path,
+        {
+            "alertmanager_email_to": ["ops@example.com"],
+            "alertmanager_email_from": "am@example.com",
+            "alertmanager_smtp_smarthost": "smtp.example.com:587",
+            "alertmanager_watchdog_webhook_url": SINK,
+        },
+    )
+    assert run.ok, run.tail()
+
+
+def test_a_lab_may_opt_out(tmp_path):
+    run = preflight(tmp_path, {"alertmanager_require_receivers": False})
+    assert run.ok, run.tail()
