@@ -1,4 +1,5 @@
-"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,test,bench,readme}: the steps of the Makefile."""
+"""python -m lab {prepare,engine,images,endpoints,rules,dashboards,preflight,test,bench,readme}:
+the steps of the Makefile."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import argparse
 import os
 import sys
 
-from lab import bench, dashboards, docker, elasticsearch, endpoints, host, images, readme, rules, state, testrun
+from lab import (
+    bench,
+    dashboards,
+    docker,
+    elasticsearch,
+    endpoints,
+    host,
+    images,
+    preflight,
+    readme,
+    rules,
+    state,
+    testrun,
+)
 
 
 def _images(releases: list[str] | None, builder: str, force: bool) -> None:
@@ -55,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "bench", help="time the whole site's converge on a lab of its own (reports/bench/converge.json)", add_help=False
     )
+    p_pre = sub.add_parser("preflight", help="derive playbooks/preflight.yml from the tier playbooks")
+    p_pre.add_argument("--check", action="store_true", help="fail when playbooks/preflight.yml is stale")
     p_readme = sub.add_parser("readme", help="rewrite the README's tables from the reports")
     p_readme.add_argument("--check", action="store_true", help="fail when the README's tables are stale")
     argv = sys.argv[1:] if argv is None else argv
@@ -88,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1 if stale else 0
             changed = dashboards.write()
             print(f"dashboards: {'written: ' + ' '.join(changed) if changed else 'up to date'}")
+        elif args.command == "preflight":
+            return preflight.main(check=args.check)
         elif args.command == "readme":
             return readme.main(check=args.check)
         elif args.command == "test":

@@ -29,7 +29,7 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
 TAGS = ["horilla"]
 
-# Objectives of shared/DESIGN.md: availability 99.99 %, p95 < 2 s, errors < 0.1 %.
+# Objectives (CONTRIBUTING.md, Architecture): availability 99.99 %, p95 < 2 s, errors < 0.1 %.
 AVAILABILITY_OBJECTIVE = 0.9999
 LATENCY_OBJECTIVE_S = 2
 ERROR_RATE_OBJECTIVE = 0.001

@@ -18,7 +18,7 @@ class Endpoint:
     per_host: bool = True
 
 
-# One row per service the roles deploy (shared/DESIGN.md "Ports"). A row whose port
+# One row per service the roles deploy (CONTRIBUTING.md, "Architecture"). A row whose port
 # does not answer is printed as such: nothing claims a service that is not there.
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("loadbalancers", "Horilla (through the VIP)", "https://{vip}/", 443, per_host=False),

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 from lab.state import PROJECT_DIR
 
 COUNTERS = ("ok", "changed", "skipped", "failures", "dark", "ignored", "rescued")
@@ -206,3 +208,57 @@ def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+def render_role_template(
+    tmp_path: Path,
+    role: str,
+    template: str,
+    host: str,
+    groups: dict[str, dict[str, str]],
+    settings: dict | None = None,
+) -> str:
+    """One template of a role, rendered for `host` of a throw-away inventory of local
+    hosts (`groups`: group -> {host: internal_address}), as the role would write it:
+    the role's defaults and vars, then `settings` over them. Nothing on the machine
+    changes but the rendered file in tmp_path."""
+    children = {
+        name: {"hosts": {h: {"internal_address": address} for h, address in members.items()}}
+        for name, members in groups.items()
+    }
+    inventory = {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+            "children": children,
+        }
+    }
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    (tmp_path / "settings.yml").write_text(yaml.safe_dump(settings or {}))
+    role_dir = PROJECT_DIR / "roles" / role
+    out = tmp_path / Path(template).name.removesuffix(".j2")
+    play = {
+        "name": f"Render the {role} role's {template}",
+        "hosts": host,
+        "gather_facts": False,
+        # Later files win: the test's settings override the role's defaults.
+        "vars_files": [
+            str(role_dir / "defaults" / "main.yml"),
+            str(role_dir / "vars" / "main.yml"),
+            str(tmp_path / "settings.yml"),
+        ],
+        "tasks": [
+            {
+                "name": "Render",
+                "ansible.builtin.template": {
+                    "src": str(role_dir / "templates" / template),
+                    "dest": str(out),
+                    "mode": "0644",
+                },
+            }
+        ],
+    }
+    (tmp_path / "render.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+    rendered = run(tmp_path / "render.yml", inventories=[tmp_path / "hosts.yml"], timeout=120)
+    if not rendered.ok:
+        raise AssertionError(rendered.tail())
+    return out.read_text()

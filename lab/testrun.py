@@ -54,9 +54,8 @@ UNIT_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (("pytest", (sys.executabl
 # Molecule scenarios run this many at a time. Each scenario is its own lab (own
 # containers, network and subnet); two at once on 2 cores finish the suite far sooner
 # than one after the other, and every scenario's drills were measured with another
-# scenario running beside them. Three at once was measured too (2026-11-24): the load
-# average rose to 15, 40 % of the CPU went to the kernel, and every scenario ran 1.5 to
-# 3 times slower than with two, so the suite as a whole took longer.
+# scenario running beside them. Three at once made the suite as a whole slower
+# (reports/ci/jobs.md).
 JOBS = int(os.environ.get("LAB_TEST_JOBS", "2"))
 LOG_DIR = PROJECT_DIR / ".lab" / "reports" / "logs"
 

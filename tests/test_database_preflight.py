@@ -10,13 +10,13 @@ judged without one.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from lab import playbook
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -66,8 +66,8 @@ def run_preflight(
     secrets: dict | None = None,
     extra_vars: dict | None = None,
     release: str = "13",
-    playbook: Path = PROJECT / "playbooks" / "preflight.yml",
-) -> subprocess.CompletedProcess:
+    playbook_path: Path = PROJECT / "playbooks" / "preflight.yml",
+) -> playbook.PlaybookRun:
     inventory = tmp_path / "inventory"
     (inventory / "group_vars").mkdir(parents=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump(topology(list(postgres), list(etcd))))
@@ -83,66 +83,57 @@ def run_preflight(
     (library / "setup.py").write_text(FAKE_SETUP % json.dumps(json.dumps(facts))[1:-1].replace('\\"', '"'))
     # Plain Ansible: mitogen rewrites the source of any module named setup by text and
     # refuses this one (its other plays run under mitogen in the cluster scenario).
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"),
-        ANSIBLE_LIBRARY=str(library),
-        ANSIBLE_STRATEGY="linear",
-    )
-    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
-    argv = ["ansible-playbook", "-i", str(inventory), str(playbook)]
-    if extra_vars:
-        argv += ["-e", json.dumps(extra_vars)]
-    return subprocess.run(argv, cwd=PROJECT, capture_output=True, text=True, check=False, env=env)
+    env = {"ANSIBLE_LIBRARY": str(library), "ANSIBLE_STRATEGY": "linear"}
+    return playbook.run(playbook_path, inventories=[inventory], extra_vars=extra_vars, env=env, timeout=300)
 
 
 def test_good_input_passes(tmp_path):
     result = run_preflight(tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.ok, result.stdout[-3000:]
 
 
 @pytest.mark.parametrize("missing", ["postgresql_replication_password", "postgres_exporter_password"])
 def test_missing_secret_is_named(tmp_path, missing):
     secrets = {k: v for k, v in SECRETS.items() if k != missing}
     result = run_preflight(tmp_path, secrets=secrets)
-    assert result.returncode != 0
+    assert not result.ok
     assert f"{missing} is missing or shorter than 16 characters" in result.stdout
 
 
 def test_short_secret_is_named(tmp_path):
     result = run_preflight(tmp_path, secrets=SECRETS | {"postgresql_superuser_password": "short"})
-    assert result.returncode != 0
+    assert not result.ok
     assert "postgresql_superuser_password is missing or shorter than 16 characters" in result.stdout
 
 
 def test_single_postgres_host_is_refused(tmp_path):
     result = run_preflight(tmp_path, postgres=("db1",))
-    assert result.returncode != 0
+    assert not result.ok
     assert "The inventory group `postgres` (postgresql_group) has 1 host(s)" in result.stdout
 
 
 @pytest.mark.parametrize("etcd", [("db1", "db2"), ("db1",)])
 def test_even_or_single_etcd_membership_is_refused(tmp_path, etcd):
     result = run_preflight(tmp_path, etcd=etcd)
-    assert result.returncode != 0
+    assert not result.ok
     assert f"The inventory group `etcd` has {len(etcd)} member(s)" in result.stdout
 
 
 def test_unsafe_etcd_membership_only_by_explicit_choice(tmp_path):
     result = run_preflight(tmp_path, etcd=("db1", "db2"), extra_vars={"etcd_allow_unsafe_member_count": True})
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.ok, result.stdout[-3000:]
     assert "etcd_allow_unsafe_member_count is true and `etcd` has 2 member(s)" in result.stdout
 
 
 def test_bad_patroni_timing_is_refused(tmp_path):
     result = run_preflight(tmp_path, extra_vars={"postgresql_patroni_loop_wait": 10})
-    assert result.returncode != 0
+    assert not result.ok
     assert "loop_wait + 2 * retry_timeout <= ttl" in result.stdout
 
 
 def test_unsupported_debian_release_is_refused_by_the_postgresql_role(tmp_path):
-    playbook = tmp_path / "postgresql-preflight.yml"
-    playbook.write_text(
+    playbook_file = tmp_path / "postgresql-preflight.yml"
+    playbook_file.write_text(
         yaml.safe_dump(
             [
                 {
@@ -158,24 +149,24 @@ def test_unsupported_debian_release_is_refused_by_the_postgresql_role(tmp_path):
             ]
         )
     )
-    result = run_preflight(tmp_path, release="11", playbook=playbook)
-    assert result.returncode != 0
+    result = run_preflight(tmp_path, release="11", playbook_path=playbook_file)
+    assert not result.ok
     assert "runs Debian 11.1; the postgresql role supports Debian 12 and 13" in result.stdout
 
 
 def test_extra_parameters_may_carry_archiving(tmp_path):
     archiving = {"archive_mode": "on", "archive_command": "pgbackrest --stanza=horilla archive-push %p"}
     result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": archiving})
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.ok, result.stdout[-3000:]
 
 
 def test_extra_parameters_may_not_move_the_port(tmp_path):
     result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": {"port": 5433}})
-    assert result.returncode != 0
+    assert not result.ok
     assert "postgresql_parameters_extra may set port" in result.stdout
 
 
 def test_extra_parameters_must_be_a_dictionary(tmp_path):
     result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": ["archive_mode=on"]})
-    assert result.returncode != 0
+    assert not result.ok
     assert "postgresql_parameters_extra" in result.stdout

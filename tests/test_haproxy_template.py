@@ -4,65 +4,20 @@ only when it has an `app` group; the stats frontend always."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-PROJECT = Path(__file__).resolve().parent.parent
-ROLE = PROJECT / "roles" / "haproxy"
+from lab.playbook import render_role_template
 
 
 def render(tmp_path: Path, groups: dict[str, list[str]], extra: dict | None = None) -> str:
     hosts = sorted({h for members in groups.values() for h in members} | {"lb1"})
     octet = {h: 10 + i for i, h in enumerate(hosts)}
-    inventory = {
-        "all": {
-            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-            "children": {
-                name: {"hosts": {h: {"internal_address": f"192.0.2.{octet[h]}"} for h in members}}
-                for name, members in {**groups, "loadbalancers": ["lb1"]}.items()
-            },
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    out = tmp_path / "haproxy.cfg"
-    settings = tmp_path / "settings.yml"
-    settings.write_text(yaml.safe_dump({"haproxy_stats_password": "s3cret-for-the-template-test", **(extra or {})}))
-    playbook = [
-        {
-            "name": "Render the haproxy role's configuration",
-            "hosts": "lb1",
-            "gather_facts": False,
-            # Later files win: the test's settings override the role's defaults.
-            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml"), str(settings)],
-            "tasks": [
-                {
-                    "name": "Render",
-                    "ansible.builtin.template": {
-                        "src": str(ROLE / "templates" / "haproxy.cfg.j2"),
-                        "dest": str(out),
-                        "mode": "0644",
-                    },
-                }
-            ],
-        }
-    ]
-    (tmp_path / "render.yml").write_text(yaml.safe_dump(playbook))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "render.yml")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    return out.read_text()
+    members_of = {**groups, "loadbalancers": ["lb1"]}
+    wired = {name: {h: f"192.0.2.{octet[h]}" for h in members} for name, members in members_of.items()}
+    settings = {"haproxy_stats_password": "s3cret-for-the-template-test", **(extra or {})}
+    return render_role_template(tmp_path, "haproxy", "haproxy.cfg.j2", "lb1", wired, settings)
 
 
 def test_postgres_listeners_follow_the_patroni_nodes(tmp_path):

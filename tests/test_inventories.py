@@ -1,4 +1,4 @@
-"""The lab topology matches shared/DESIGN.md, and Molecule scenarios cannot collide."""
+"""The lab topology matches CONTRIBUTING.md (Architecture), and Molecule scenarios cannot collide."""
 
 import json
 import re

@@ -14,7 +14,7 @@ def test_stats_password_is_checked(tmp_path, bad):
     if bad is not None:
         secrets["haproxy_stats_password"] = bad
     result = run_preflight(tmp_path, secrets=secrets)
-    assert result.returncode != 0
+    assert not result.ok
     assert "haproxy_stats_password is missing, shorter than 16 characters" in result.stdout
 
 
@@ -24,11 +24,11 @@ def test_vrrp_password_must_be_eight_characters(tmp_path, bad):
     if bad is not None:
         secrets["keepalived_auth_password"] = bad
     result = run_preflight(tmp_path, secrets=secrets)
-    assert result.returncode != 0
+    assert not result.ok
     assert "keepalived_auth_password is missing or not 8 letters and digits" in result.stdout
 
 
 def test_the_vip_is_required(tmp_path):
     result = run_preflight(tmp_path, secrets={k: v for k, v in SECRETS.items() if k != "horilla_vip"})
-    assert result.returncode != 0
+    assert not result.ok
     assert "keepalived_virtual_ip must be an IPv4 address" in result.stdout

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from lab import playbook
 
 PROJECT = Path(__file__).resolve().parent.parent
 # A throw-away secret, as the lab would generate one.
@@ -36,22 +37,14 @@ def inventory(tmp_path: Path, sentinels: list[str], extra: dict | None = None) -
     return path
 
 
-def preflight(hosts_file: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
-    return subprocess.run(
-        # redis1 is in both groups, so every check runs; one host keeps the test quick.
-        ["ansible-playbook", "-i", str(hosts_file), "--limit", "redis1", "playbooks/preflight.yml"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def preflight(hosts_file: Path) -> playbook.PlaybookRun:
+    # redis1 is in both groups, so every check runs; one host keeps the test quick.
+    return playbook.run("playbooks/preflight.yml", inventories=[hosts_file], limit="redis1", timeout=300)
 
 
 def test_good_input_passes(tmp_path):
     run = preflight(inventory(tmp_path, ["redis1", "redis2", "mon1"], {"redis_password": PASSWORD}))
-    assert run.returncode == 0, run.stdout[-3000:]
+    assert run.ok, run.stdout[-3000:]
 
 
 @pytest.mark.parametrize(
@@ -70,6 +63,6 @@ def test_good_input_passes(tmp_path):
 )
 def test_bad_input_stops_in_preflight(tmp_path, sentinels, extra, message):
     run = preflight(inventory(tmp_path, sentinels, extra))
-    assert run.returncode != 0
+    assert not run.ok
     output = " ".join(run.stdout.split())
     assert " ".join(message.split()) in output, run.stdout[-3000:]

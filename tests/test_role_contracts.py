@@ -1,4 +1,4 @@
-"""Every role keeps the house contract of shared/STYLE.md.
+"""Every role keeps the house contract of CONTRIBUTING.md.
 
 defaults/main.yml and meta/argument_specs.yml must agree (same variables, same
 defaults), every public variable carries the role's prefix, internal variables in

@@ -3,61 +3,23 @@ password itself in its world-readable configuration."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-PROJECT = Path(__file__).resolve().parents[2]
-ROLE = PROJECT / "roles" / "prometheus"
+from lab.playbook import render_role_template
+
 SECRET = "s3cret-for-the-prometheus-test"  # noqa: S105 (a test value)
 
 
 def render(tmp_path: Path, password: str) -> dict:
-    hosts = {"mon1": "192.0.2.61", "lb1": "192.0.2.11", "lb2": "192.0.2.12", "app1": "192.0.2.21"}
-    groups = {"monitoring": ["mon1"], "loadbalancers": ["lb1", "lb2"], "app": ["app1"]}
-    inventory = {
-        "all": {
-            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-            "children": {
-                name: {"hosts": {h: {"internal_address": hosts[h]} for h in members}}
-                for name, members in groups.items()
-            },
-        }
+    groups = {
+        "monitoring": {"mon1": "192.0.2.61"},
+        "loadbalancers": {"lb1": "192.0.2.11", "lb2": "192.0.2.12"},
+        "app": {"app1": "192.0.2.21"},
     }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    settings = tmp_path / "settings.yml"
-    settings.write_text(yaml.safe_dump({"prometheus_haproxy_stats_password": password, "horilla_vip": "192.0.2.100"}))
-    out = tmp_path / "prometheus.yml"
-    playbook = [
-        {
-            "name": "Render the prometheus role's configuration",
-            "hosts": "mon1",
-            "gather_facts": False,
-            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml"), str(settings)],
-            "tasks": [
-                {
-                    "name": "Render",
-                    "ansible.builtin.template": {
-                        "src": str(ROLE / "templates" / "prometheus.yml.j2"),
-                        "dest": str(out),
-                        "mode": "0644",
-                    },
-                }
-            ],
-        }
-    ]
-    (tmp_path / "render.yml").write_text(yaml.safe_dump(playbook))
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "render.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=PROJECT,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    text = out.read_text()
+    settings = {"prometheus_haproxy_stats_password": password, "horilla_vip": "192.0.2.100"}
+    text = render_role_template(tmp_path, "prometheus", "prometheus.yml.j2", "mon1", groups, settings)
     assert SECRET not in text
     return yaml.safe_load(text)
 

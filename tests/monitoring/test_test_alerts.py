@@ -48,7 +48,7 @@ def test_channels_follow_the_severity_routing():
         "warning": ["email", "slack", "webhook"],
         "info": ["slack", "webhook"],
     }
-    assert config["route"]["group_interval"] == "5m"  # the seed's cooldown
+    assert config["route"]["group_interval"] == "5m"  # the 5-minute cooldown
 
 
 def test_no_secret_no_channel():

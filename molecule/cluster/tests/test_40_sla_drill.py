@@ -16,7 +16,7 @@ gap in the Watchdog heartbeat instead.
 Per event: the users' requests and failures in the event's window (by journey step),
 seconds unavailable (first failed request to the next success), seconds until the tier
 failed over, the alert's delivery and resolution. Figures go to reports/drills/cluster.json
-and .md; the asserts are generous ceilings only, the seed's targets sit next to them.
+and .md; the asserts are generous ceilings only, the objectives sit next to them.
 """
 
 from __future__ import annotations

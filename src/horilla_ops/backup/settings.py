@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from horilla_ops.envfile import SettingsError, read_env_file
+
 SETTINGS_FILE = Path("/etc/horilla-ops/backup.env")
 
 # Jobs a host can be given (HORILLA_BACKUP_JOBS): which part of the backup it runs.
@@ -20,26 +22,6 @@ SETTINGS_FILE = Path("/etc/horilla-ops/backup.env")
 #   files       restic backup of this host's files
 #   maintenance restic forget --prune (the backup host)
 JOBS = ("pgbackrest", "dump", "files", "maintenance")
-
-
-class SettingsError(ValueError):
-    """A setting has a value the commands cannot use."""
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines; blank lines and # comments are skipped, quotes are stripped."""
-    values: dict[str, str] = {}
-    try:
-        text = path.read_text()
-    except (FileNotFoundError, PermissionError):
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def _split(raw: str | None) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
-"""Settings of the monitoring commands: the seed's MONITOR_* variables and the endpoints.
+"""Settings of the monitoring commands: the MONITOR_* variables and the endpoints.
 
 Values come from the environment, else from the settings file the ops_cli role writes
-(/etc/horilla-ops/monitoring.env, KEY=value lines), else from the seed's defaults.
+(/etc/horilla-ops/monitoring.env, KEY=value lines), else from their documented defaults.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from horilla_ops.envfile import SettingsError, read_env_file
+
 SETTINGS_FILE = Path("/etc/horilla-ops/monitoring.env")
 STATE_FILE = Path("/var/lib/horilla-ops/monitor-state.json")
 
@@ -19,26 +21,6 @@ AVAILABILITY_OBJECTIVE = 0.9999
 # The seed's error-rate and p95 latency objectives.
 ERROR_RATE_OBJECTIVE = 0.001
 LATENCY_P95_OBJECTIVE_SECONDS = 2.0
-
-
-class SettingsError(ValueError):
-    """A setting has a value the commands cannot use."""
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines; blank lines and # comments are skipped, quotes are stripped."""
-    values: dict[str, str] = {}
-    try:
-        text = path.read_text()
-    except (FileNotFoundError, PermissionError):
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
                                     keeping the JSON state file fresh
   --json                            print JSON instead of the table
 
-Thresholds are the seed's MONITOR_* variables (environment, or
+Thresholds are the MONITOR_* variables (environment, or
 /etc/horilla-ops/monitoring.env). The state file is
 /var/lib/horilla-ops/monitor-state.json (HORILLA_MONITOR_STATE_FILE); `jq .sla` on it
 shows the SLA figures.
