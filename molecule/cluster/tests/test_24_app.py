@@ -57,8 +57,15 @@ def test_every_endpoint_answers_on_every_node(host):
     for path in ("/health/", "/health/live/", "/health/ready/", "/health/detailed/", "/metrics/"):
         code = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {app.url(name, path)}")
         assert code == "200", path
-    ready = json.loads(host.check_output(f"curl -s {app.url(name, '/health/ready/')}"))
-    assert ready["status"] == "ready"
+    # One answer may be "unavailable" on a starved 2-core machine (a dependency check
+    # past its 1 s timeout, seen once in CI while another scenario converged): HAProxy
+    # acts only on two failed checks in a row, so the node must be ready again soon.
+
+    def ready_answer() -> dict | None:
+        answer = json.loads(host.check_output(f"curl -s {app.url(name, '/health/ready/')}"))
+        return answer if answer["status"] == "ready" else None
+
+    ready = testing.wait_for(ready_answer, timeout=30, what=f"{name} /health/ready/ says ready")
     assert {n for n, check in ready["checks"].items() if check["ok"]} == {"database", "cache", "migrations"}
     detailed = app.detailed(name)
     assert detailed["node"] == name
