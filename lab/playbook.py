@@ -210,6 +210,20 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
+def local_inventory(path: Path, groups: dict[str, dict[str, str]], variables: dict | None = None) -> Path:
+    """Writes a throw-away inventory to `path` and returns it: `groups` maps each group
+    to {host: internal_address}, in order; every host is this machine (a local
+    connection with this interpreter); `variables` are set on `all`."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    children = {
+        name: {"hosts": {h: {"internal_address": address} for h, address in members.items()}}
+        for name, members in groups.items()
+    }
+    inventory = {"all": {"vars": {**local, **(variables or {})}, "children": children}}
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
 def render_role_template(
     tmp_path: Path,
     role: str,
@@ -222,17 +236,7 @@ def render_role_template(
     hosts (`groups`: group -> {host: internal_address}), as the role would write it:
     the role's defaults and vars, then `settings` over them. Nothing on the machine
     changes but the rendered file in tmp_path."""
-    children = {
-        name: {"hosts": {h: {"internal_address": address} for h, address in members.items()}}
-        for name, members in groups.items()
-    }
-    inventory = {
-        "all": {
-            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-            "children": children,
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    hosts = local_inventory(tmp_path / "hosts.yml", groups)
     (tmp_path / "settings.yml").write_text(yaml.safe_dump(settings or {}))
     role_dir = PROJECT_DIR / "roles" / role
     out = tmp_path / Path(template).name.removesuffix(".j2")
@@ -258,7 +262,7 @@ def render_role_template(
         ],
     }
     (tmp_path / "render.yml").write_text(yaml.safe_dump([play], sort_keys=False))
-    rendered = run(tmp_path / "render.yml", inventories=[tmp_path / "hosts.yml"], timeout=120)
+    rendered = run(tmp_path / "render.yml", inventories=[hosts], timeout=120)
     if not rendered.ok:
         raise AssertionError(rendered.tail())
     return out.read_text()

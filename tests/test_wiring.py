@@ -11,7 +11,6 @@ setting.) And playbooks/preflight.yml is derived from the tier playbooks.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -35,29 +34,21 @@ ROLES = ("horilla", "redis", "redis_sentinel", "postgresql", "prometheus")
 
 
 def _inventory(tmp_path: Path, group_vars_all: dict | None = None) -> Path:
-    def hosts(names: dict[str, int]) -> dict:
-        return {"hosts": {name: {"internal_address": f"192.0.2.{octet}"} for name, octet in names.items()}}
+    def hosts(names: dict[str, int]) -> dict[str, str]:
+        return {name: f"192.0.2.{octet}" for name, octet in names.items()}
 
     inventory = tmp_path / "inventory"
     (inventory / "group_vars" / "all").mkdir(parents=True)
-    doc = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "horilla_vip": "192.0.2.100",
-                "haproxy_stats_user": "stats",
-            },
-            "children": {
-                "loadbalancers": hosts({"lb1": 11}),
-                "postgres": hosts({"db1": 21, "db2": 22}),
-                "redis": hosts({"redis1": 41, "redis2": 42}),
-                "sentinel": hosts({"redis1": 41, "redis2": 42, "mon1": 61}),
-                "backup": hosts({"mon1": 61}),
-            },
-        }
+    groups = {
+        "loadbalancers": hosts({"lb1": 11}),
+        "postgres": hosts({"db1": 21, "db2": 22}),
+        "redis": hosts({"redis1": 41, "redis2": 42}),
+        "sentinel": hosts({"redis1": 41, "redis2": 42, "mon1": 61}),
+        "backup": hosts({"mon1": 61}),
     }
-    (inventory / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    playbook.local_inventory(
+        inventory / "hosts.yml", groups, {"horilla_vip": "192.0.2.100", "haproxy_stats_user": "stats"}
+    )
     if group_vars_all:
         (inventory / "group_vars" / "all" / "site.yml").write_text(yaml.safe_dump(group_vars_all))
     return inventory

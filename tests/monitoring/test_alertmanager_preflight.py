@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,7 @@ SINK = "https://hooks.example.com/alerts"
 
 
 def preflight(tmp_path: Path, settings: dict) -> playbook.PlaybookRun:
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"children": {"monitoring": {"hosts": {"mon1": {"internal_address": "192.0.2.61", **local}}}}}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    hosts = playbook.local_inventory(tmp_path / "hosts.yml", {"monitoring": {"mon1": "192.0.2.61"}})
     play = {
         "name": "Preflight of the alertmanager role",
         "hosts": "monitoring",
@@ -30,7 +27,7 @@ def preflight(tmp_path: Path, settings: dict) -> playbook.PlaybookRun:
         ],
     }
     (tmp_path / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False))
-    return playbook.run(tmp_path / "play.yml", inventories=[tmp_path / "hosts.yml"], timeout=120)
+    return playbook.run(tmp_path / "play.yml", inventories=[hosts], timeout=120)
 
 
 @pytest.mark.parametrize(
