@@ -139,8 +139,14 @@ DRILLS = PROJECT_DIR / "reports" / "drills"
 
 
 def _load(name: str) -> dict:
+    """A drill report (lab/cluster/report.py's schema: header, settings, events, totals)."""
     path = DRILLS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _event(name: str, event: str) -> dict:
+    """One event of a drill report by its name; {} when the report or the event is missing."""
+    return next((e for e in _load(name).get("events", []) if e.get("name") == event), {})
 
 
 def _s(value, unit: str = " s") -> str:
@@ -156,7 +162,7 @@ def drills_table() -> str:
         f"Measured by the whole-site scenario on {cluster['measured_at'][:10]} ({cluster['machine']}, Debian "
         f"{cluster['debian_release']}, app {cluster['app']}); raw figures in `reports/drills/`.",
         "",
-        f"Load: {cluster['load']}.",
+        f"Load: {cluster['settings']['load']}.",
         "",
         "| event | failed / requests | unavailable | failed over | alert delivered | resolved | writes lost |",
         "|---|---|---|---|---|---|---|",
@@ -182,53 +188,53 @@ def drills_table() -> str:
             f"| {e['what']} | {e['failed_requests']} / {e['requests']} | {_s(e['seconds_unavailable'])} "
             f"| {_s(e.get('seconds_until_failed_over'))} | {alert} | {resolved} | {lost} |"
         )
-    t = cluster["total"]
+    t = cluster["totals"]
     lines += [
         "",
         f"Over the {t['seconds']} s of the drill: {t['requests']} requests, {t['failed_requests']} failed "
         f"(availability {t['availability_percent']} %), p95 {t['latency_p95_ms']} ms.",
     ]
     rows = []
-    pg = _load("postgresql").get("planned_switchover")
+    pg = _event("postgresql", "planned_switchover")
     if pg:
         rows.append(
             f"| planned switchover (`playbooks/postgresql-switchover.yml`) under a writer | writes paused "
             f"{_s(pg['write_unavailable_seconds'])}, {pg['lost_acknowledged_commits']} of "
             f"{pg['acknowledged_commits']} commits lost |"
         )
-    lb = _load("loadbalancer").get("haproxy_reloads")
+    lb = _event("loadbalancer", "haproxy_reloads")
     if lb:
         rows.append(
             f"| {lb['reloads']} HAProxy reloads under the users' load "
             f"| {lb['failed_requests']} of {lb['requests']} requests failed |"
         )
-    es = _load("elasticsearch").get("rolling_restart")
+    es = _event("elasticsearch", "rolling_restart")
     if es:
         rows.append(
             f"| an Elasticsearch setting rolled out | {es['first']} then {es['second']}, "
             f"{es['seconds_between']} s apart, never more than one node away, never red |"
         )
-    hz = _load("horilla").get("frozen_scheduler_leader")
+    hz = _event("horilla", "frozen_scheduler_leader")
     if hz:
         rows.append(
             f"| the scheduler leader frozen (`docker pause`) | {hz['new_leader']} took over after "
             f"{_s(hz['seconds_until_taken_over'])}; the thawed node ran nothing |"
         )
-    mon = _load("monitoring").get("app_down_alert")
+    mon = _event("monitoring", "app_down_alert")
     if mon:
         rows.append(
             f"| the app down on every node | HorillaApplicationDown delivered "
             f"{_s(mon['seconds_failure_to_firing_notification'])} after, resolved "
             f"{_s(mon['seconds_recovery_to_resolved_notification'])} after recovery |"
         )
-    backup = _load("backup").get("restore")
+    backup = _event("backup", "restore")
     if backup:
         rows.append(
             f"| point-in-time restore of the database and the media (`playbooks/restore.yml`) | "
             f"{_s(backup['playbook_seconds'])}; every row up to T back, none after; files identical: "
             f"{backup['files_identical']} |"
         )
-    after = _load("converge-after-drill")
+    after = _event("converge-after-drill", "site_converge")
     if after:
         rows.append(
             f"| `site.yml` after the drills | {_s(after['seconds'])}, changed on {len(after['changed_hosts'])} hosts |"

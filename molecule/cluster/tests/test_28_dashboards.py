@@ -55,12 +55,11 @@ def test_write_the_report():
     """What every panel query returned in this run, to reports/drills/dashboards.json."""
     assert len(RESULTS) == len(QUERIES)
     outcomes = [r["outcome"] for r in RESULTS.values()]
-    figures = {
-        "present": sorted(PRESENT),
-        "queries": len(QUERIES),
-        "with_data": outcomes.count("data"),
-        "failed": outcomes.count("failed"),
-        "results": RESULTS,
-    }
-    report.write("dashboards", figures)
-    assert figures["failed"] == 0
+    totals = {"queries": len(QUERIES), "with_data": outcomes.count("data"), "failed": outcomes.count("failed")}
+    report.write(
+        "dashboards",
+        settings={"present": sorted(PRESENT)},
+        events=[{"name": query_id, **result} for query_id, result in RESULTS.items()],
+        totals=totals,
+    )
+    assert totals["failed"] == 0

@@ -60,6 +60,7 @@ def test_switchover_playbook_moves_the_leader_without_losing_a_commit():
     unavailable = max((b - a for a, b in itertools.pairwise(window)), default=None)
     lost = writer.lost()
     figures = {
+        "name": "planned_switchover",
         "from": old_leader,
         "to": postgres.leader(),
         "write_unavailable_seconds": round(unavailable, 2) if unavailable is not None else None,
@@ -67,7 +68,7 @@ def test_switchover_playbook_moves_the_leader_without_losing_a_commit():
         "lost_acknowledged_commits": len(lost),
         "old_leader_role_after": postgres.members()[old_leader]["role"],
     }
-    report.update("postgresql", planned_switchover=figures)
+    report.add_event("postgresql", figures)
     assert postgres.leader() == candidate
     assert lost == []
     assert unavailable is not None and unavailable < SWITCHOVER_CEILING, figures
@@ -209,7 +210,9 @@ def test_an_elasticsearch_setting_restarts_one_node_at_a_time():
     assert "red" not in statuses | statuses_back
     first, second = sorted(changed, key=after.get)
     gap = (after[second] - after[first]) / 1000
-    report.update("elasticsearch", rolling_restart={"first": first, "second": second, "seconds_between": gap})
+    report.add_event(
+        "elasticsearch", {"name": "rolling_restart", "first": first, "second": second, "seconds_between": gap}
+    )
     assert gap > 5, "the second node restarted only after the first was back and the cluster green"
 
 
@@ -254,8 +257,14 @@ def test_haproxy_reloads_fail_no_users_request():
         seconds = time.monotonic() - started
         time.sleep(3)
     summary = load.summary()
-    figures = {**summary.as_dict(), "reloads": reloads, "on": holder, "seconds": round(seconds, 1)}
-    report.update("loadbalancer", haproxy_reloads=figures)
+    figures = {
+        "name": "haproxy_reloads",
+        **summary.as_dict(),
+        "reloads": reloads,
+        "on": holder,
+        "seconds": round(seconds, 1),
+    }
+    report.add_event("loadbalancer", figures)
     assert summary.error_rate * 100 < FAILED_CEILING_PERCENT, figures
     assert balancer.vip_holders() == [holder], "a reload never moves the VIP"
 
@@ -290,9 +299,14 @@ def test_a_frozen_scheduler_leader_is_evicted_and_fences_itself():
     exits = f"journalctl -u horilla-scheduler --since @{thawed} -q --no-pager | grep -c 'status=75' || true"
     testing.wait_for(lambda: int(node.check_output(exits) or 0) > 0, 60, "the thawed leader exiting with status 75")
     late = [run for run in app.scheduled_runs(thawed) if run[0] == leader]
-    report.update(
+    report.add_event(
         "horilla",
-        frozen_scheduler_leader={"frozen": leader, "new_leader": new, "seconds_until_taken_over": round(takeover, 1)},
+        {
+            "name": "frozen_scheduler_leader",
+            "frozen": leader,
+            "new_leader": new,
+            "seconds_until_taken_over": round(takeover, 1),
+        },
     )
     assert takeover < 60
     assert late == [], f"the evicted leader ran jobs after it was thawed: {late}"
@@ -345,13 +359,18 @@ def test_the_app_down_alert_is_delivered_and_resolved(sink):
         "the resolved notification",
     )
     APP_DOWN.update(failed_at=failed_at, recovered_at=recovered_at)
-    figures = {
-        "seconds_failure_to_firing_notification": round(delivered - failed_at, 1),
-        "seconds_recovery_to_resolved_notification": round(resolved - recovered_at, 1),
-        "alert_for": "30s",
-        "intervals": "scrape and evaluation 5s, group_wait 5s, group_interval 15s (drill-settings/hosts.yml)",
-    }
-    report.update("monitoring", app_down_alert=figures)
+    report.add_event(
+        "monitoring",
+        {
+            "name": "app_down_alert",
+            "seconds_failure_to_firing_notification": round(delivered - failed_at, 1),
+            "seconds_recovery_to_resolved_notification": round(resolved - recovered_at, 1),
+        },
+        settings={
+            "alert_for": "30s",
+            "intervals": "scrape and evaluation 5s, group_wait 5s, group_interval 15s (drill-settings/hosts.yml)",
+        },
+    )
 
 
 def test_the_sla_report_shows_the_app_down_outage():

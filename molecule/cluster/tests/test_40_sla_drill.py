@@ -313,7 +313,7 @@ def test_drill_totals(load: SteadyLoad, drill: dict):
 def write_report(drill: dict) -> None:
     total: Summary = drill.get("total") or drill.get("total_so_far")
     seconds = drill.get("ended", time.monotonic()) - drill["started"]
-    figures_ = {
+    settings = {
         "load": (
             f"{USERS} logged-in users of Horilla through the VIP, {LOAD_RATE:g} requests/s in all, each walking"
             " the journey of lab.load.HorillaUser (employee list, an employee's page, a static asset, an API read,"
@@ -329,10 +329,13 @@ def write_report(drill: dict) -> None:
             "error_rate": CEILING_ERROR_RATE,
             "p95_seconds": CEILING_P95_SECONDS,
         },
-        "events": list(drill["events"].values()),
-        "total": {"seconds": round(seconds, 1), **total.as_dict()},
     }
-    path = report.write("cluster", figures_)
+    path = report.write(
+        "cluster",
+        settings=settings,
+        events=list(drill["events"].values()),
+        totals={"seconds": round(seconds, 1), **total.as_dict()},
+    )
     path.with_suffix(".md").write_text(markdown(json.loads(path.read_text())))
 
 
@@ -344,7 +347,7 @@ def markdown(data: dict) -> str:
     lines = [
         f"# Whole-site SLA drill ({data['app']}, Debian {data['debian_release']}, {data['measured_at']})",
         "",
-        f"Load: {data['load']}.",
+        f"Load: {data['settings']['load']}.",
         "",
         "| event | victim | failed / requests | unavailable | failed over | alert delivered | resolved |",
         "|---|---|---|---|---|---|---|",
@@ -362,12 +365,12 @@ def markdown(data: dict) -> str:
             f"| {e['seconds_unavailable']} s | {_cell(e.get('seconds_until_failed_over'), ' s')} "
             f"| {alert} | {resolved} |"
         )
-    t = data["total"]
+    t, targets = data["totals"], data["settings"]["targets"]
     lines += [
         "",
         f"Total over {t['seconds']} s: {t['requests']} requests, {t['failed_requests']} failed "
         f"(error rate {100 * t['error_rate']:.3f} %), availability {t['availability_percent']} %, "
-        f"p95 {t['latency_p95_ms']} ms (targets: {TARGETS['availability_percent']} %, p95 < 2 s, error rate < 0.1 %).",
+        f"p95 {t['latency_p95_ms']} ms (targets: {targets['availability_percent']} %, p95 < 2 s, error rate < 0.1 %).",
     ]
     for e in data["events"]:
         if "lost_acknowledged_commits" in e:

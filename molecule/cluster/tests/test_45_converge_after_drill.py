@@ -8,12 +8,19 @@ from lab.cluster import health, report, run_playbook
 def test_site_converge_after_the_drills_changes_nothing():
     health.wait_until_healthy()
     run = run_playbook("site.yml", timeout=1800)
-    report.update(
+    report.write(
         "converge-after-drill",
-        seconds=run.seconds,
-        tasks_ok=run.totals()["ok"],
-        changed_hosts=run.changed_hosts(),
-        controller_cpu_s=run.controller_cpu_s,
+        settings={},
+        events=[
+            {
+                "name": "site_converge",
+                "seconds": run.seconds,
+                "tasks_ok": run.totals()["ok"],
+                "changed_hosts": run.changed_hosts(),
+                "controller_cpu_s": run.controller_cpu_s,
+            }
+        ],
+        totals={},
     )
     assert run.ok, run.tail(80)
     assert run.changed_hosts() == {}, run.tail(200)
