@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from functools import cache
-from pathlib import Path
 
 from lab import testing
 
@@ -25,13 +22,9 @@ def app_nodes() -> list[str]:
     return testing.names("app")
 
 
-@cache
 def ca_file() -> str:
-    """The load balancers' certificate (self-signed in the lab), trusted for the VIP."""
-    pem = testing.host(lbs()[0]).check_output("openssl x509 -in /etc/haproxy/tls/horilla.pem")
-    path = Path(tempfile.gettempdir()) / f"{testing.lab().name}-ca.pem"
-    path.write_text(pem + "\n")
-    return str(path)
+    """The lab CA that signs every load balancer's certificate (haproxy_tls_ca_dir)."""
+    return str(testing.secrets_dir() / "haproxy-ca" / "ca.crt")
 
 
 def https(path: str = "/") -> str:
