@@ -1,4 +1,5 @@
-"""The five Grafana dashboards of the seed, generated as JSON into roles/grafana/files/dashboards/.
+"""The five required Grafana dashboards (CONTRIBUTING.md, Requirements), generated as JSON into
+roles/grafana/files/dashboards/.
 
 `python -m lab dashboards` writes them; `python -m lab dashboards --check` (run by the
 unit tests) fails when the committed JSON differs from what this module generates, so
@@ -252,7 +253,7 @@ def host_panels() -> list[Panel]:
                 )
             ],
             thresholds=[(None, "green"), (80, "red")],
-            description="Seed threshold: 80 % (HostHighCpuUsage).",
+            description="Threshold MONITOR_MAX_CPU_USAGE: 80 % (HostHighCpuUsage).",
             **PERCENT_0_100,
         ),
         Panel(
@@ -265,7 +266,7 @@ def host_panels() -> list[Panel]:
                 )
             ],
             thresholds=[(None, "green"), (85, "red")],
-            description="Seed threshold: 85 % (HostHighMemoryUsage).",
+            description="Threshold MONITOR_MAX_MEMORY_USAGE: 85 % (HostHighMemoryUsage).",
             **PERCENT_0_100,
         ),
         Panel(

@@ -4,7 +4,9 @@ Reusable by any scenario's verifier: it takes the Prometheus URL and the compone
 (scrape jobs, plus `backup`) that scenario runs. A query about present components must
 return at least one series; a query about an absent component is optional and reported
 as such, never silently passed. Without a Grafana binary this is the proof that the
-dashboards show data: Grafana only forwards these expressions to Prometheus.
+dashboards show data: Grafana only forwards these expressions to Prometheus. They go
+through the project's one Prometheus client, horilla_ops.monitoring.promapi (src/ is
+on the path of every test run: pyproject.toml's pytest pythonpath).
 
     from lab import panel_queries
     QUERIES = panel_queries.queries()
@@ -23,11 +25,10 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from horilla_ops.monitoring.promapi import Prometheus, Sample
 from lab.state import PROJECT_DIR
 
 DASHBOARDS_DIR = PROJECT_DIR / "roles" / "grafana" / "files" / "dashboards"
@@ -200,38 +201,28 @@ def expand(expr: str, rate_interval: str = "1m") -> str:
     return expr
 
 
-def evaluate(prometheus_url: str, expr: str, timeout: float = 10) -> list[dict]:
-    """The series an instant query returns now (Prometheus' /api/v1/query)."""
-    url = f"{prometheus_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the lab's Prometheus)
-        body = json.load(response)
-    if body.get("status") != "success":
-        raise AssertionError(f"Prometheus rejected {expr!r}: {body}")
-    data = body["data"]
-    if data["resultType"] == "scalar":
-        return [{"metric": {}, "value": data["result"]}]
-    return data["result"]
-
-
 def check(
     query: Query,
-    prometheus_url: str,
+    prometheus: str | Prometheus,
     present: set[str] | frozenset[str],
     rate_interval: str = "1m",
     wait: float = 0,
-) -> list[dict]:
+) -> list[Sample]:
     """Assert that a query about present components returns data (retrying up to `wait` s).
 
-    Returns the series. For a query about an absent component it evaluates the query
-    (it must still be accepted by Prometheus) and raises Optional with the reason.
+    `prometheus`: its URL, or a client of the project's Prometheus API (promapi).
+    Returns the series of the instant query. For a query about an absent component it
+    evaluates the query (it must still be accepted by Prometheus: PrometheusError when
+    not) and raises Optional with the reason.
     """
     unknown = query.components - COMPONENTS
     assert not unknown, f"{query.id}: cannot tell which component {sorted(unknown)} belongs to"
+    client = Prometheus(prometheus) if isinstance(prometheus, str) else prometheus
     expr = expand(query.expr, rate_interval)
     missing = query.components - set(present)
     deadline = time.monotonic() + wait
     while True:
-        series = evaluate(prometheus_url, expr)
+        series = client.query(expr)
         if series or missing or time.monotonic() >= deadline:
             break
         time.sleep(2)

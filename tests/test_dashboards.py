@@ -3,7 +3,8 @@
 They parse, are what lab/dashboards.py generates, use only the datasource the grafana
 role provisions, have unique panel ids and a sane layout, and every PromQL expression
 parses with promtool (Prometheus' own parser). That every query also returns data is
-proven against a running Prometheus by the Molecule scenarios (lab/panel_queries.py).
+proven against a running Prometheus by the Molecule scenarios (lab/panel_queries.py);
+that check itself is tested here against recorded Prometheus answers.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import dashboards, panel_queries
 
 ROLE = Path(dashboards.PROJECT_DIR) / "roles" / "grafana"
 RULES_DIR = Path(dashboards.PROJECT_DIR) / "roles" / "prometheus" / "files" / "rules"
 BOARDS = panel_queries.load()
 QUERIES = panel_queries.queries()
-SEED_TITLES = {
+REQUIRED_TITLES = {  # the five dashboards of CONTRIBUTING.md, "Requirements the project answers"
     "System Overview",
     "Application Performance",
     "Database Metrics",
@@ -40,10 +44,13 @@ def test_the_committed_json_is_what_the_generator_writes():
     assert dashboards.stale() == [], "run `python -m lab dashboards` and commit the result"
 
 
-def test_the_five_dashboards_of_the_seed_exist():
+def test_the_five_required_dashboards_exist():
     assert len(BOARDS) == 5
     titles = {board["title"].removeprefix("Horilla: ") for board in BOARDS.values()}
-    assert titles == SEED_TITLES
+    assert titles == REQUIRED_TITLES
+    text = (Path(dashboards.PROJECT_DIR) / "CONTRIBUTING.md").read_text()
+    requirements = " ".join(text.split("## Requirements", 1)[1].split("\n## ", 1)[0].split())
+    assert all(title in requirements for title in REQUIRED_TITLES)
 
 
 def test_every_file_is_json_with_a_unique_uid():
@@ -121,6 +128,62 @@ def test_recording_rules_used_by_the_dashboards_exist():
     used = {name for q in QUERIES for name, _ in panel_queries.selectors(q.expr) if ":" in name}
     assert used, "the SLA dashboard should use the SLI recording rules"
     assert used <= recorded, sorted(used - recorded)
+
+
+class FakePrometheus:
+    """fetch(url) for promapi's Prometheus: instant-query answers by PromQL text."""
+
+    def __init__(self, answers: dict[str, list[dict[str, Any]]] | None = None, refuse: bool = False) -> None:
+        self.answers = answers or {}
+        self.refuse = refuse
+        self.asked: list[str] = []
+
+    def __call__(self, url: str) -> dict[str, Any]:
+        parsed = urllib.parse.urlparse(url)
+        assert parsed.path == "/api/v1/query", url
+        expr = dict(urllib.parse.parse_qsl(parsed.query))["query"]
+        self.asked.append(expr)
+        if self.refuse:
+            return {"status": "error", "errorType": "bad_data", "error": "parse error"}
+        return {"status": "success", "data": {"resultType": "vector", "result": self.answers.get(expr, [])}}
+
+
+REDIS_QUERY = panel_queries.Query(
+    "t", "ops", 1, "A", 'sum(rate(redis_commands_processed_total{job="redis"}[$__rate_interval]))'
+)
+REDIS_EXPANDED = 'sum(rate(redis_commands_processed_total{job="redis"}[1m]))'
+
+
+def test_check_returns_the_series_of_a_present_component():
+    fake = FakePrometheus({REDIS_EXPANDED: [{"metric": {"instance": "redis1"}, "value": [1700000000, "3"]}]})
+    series = panel_queries.check(REDIS_QUERY, Prometheus("http://mon1:9090", fetch=fake), {"redis"})
+    assert [(s.labels, s.value) for s in series] == [({"instance": "redis1"}, 3.0)]
+    assert fake.asked == [REDIS_EXPANDED]  # Grafana's variables expanded, through promapi
+
+
+def test_check_fails_a_present_component_without_series():
+    fake = FakePrometheus()
+    with pytest.raises(AssertionError, match="no series"):
+        panel_queries.check(REDIS_QUERY, Prometheus("http://mon1:9090", fetch=fake), {"redis"})
+
+
+def test_check_reports_an_absent_component_as_optional_after_asking():
+    fake = FakePrometheus()
+    with pytest.raises(panel_queries.Optional, match="about redis, absent here"):
+        panel_queries.check(REDIS_QUERY, Prometheus("http://mon1:9090", fetch=fake), {"node"})
+    assert fake.asked == [REDIS_EXPANDED]  # the query was still evaluated
+
+
+def test_check_fails_when_prometheus_refuses_the_query():
+    fake = FakePrometheus(refuse=True)
+    with pytest.raises(PrometheusError, match="parse error"):
+        panel_queries.check(REDIS_QUERY, Prometheus("http://mon1:9090", fetch=fake), {"redis"})
+
+
+def test_check_takes_a_url():
+    """The scenarios pass the URL: an unreachable one fails as promapi reports it."""
+    with pytest.raises(PrometheusError, match=r"cannot reach http://127\.0\.0\.1:9"):
+        panel_queries.check(REDIS_QUERY, "http://127.0.0.1:9", {"redis"})
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,8 @@ def test_every_alert_has_a_severity_and_a_summary():
         assert rule["annotations"]["summary"], rule["alert"]
 
 
-def test_seed_alert_classes_are_covered():
+def test_every_required_alert_class_is_covered():
+    """The critical, warning and info classes of CONTRIBUTING.md, Requirements."""
     by_severity: dict[str, set[str]] = {}
     for rule in alerts():
         by_severity.setdefault(rule["labels"]["severity"], set()).add(rule["alert"])

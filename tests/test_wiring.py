@@ -5,7 +5,10 @@ Sentinel peer lists, WAL archiving, HAProxy's metrics login) default to values d
 from the inventory's groups, in the roles' own defaults: Ansible's lowest precedence,
 so an inventory's group_vars/all wins. (They used to sit in a playbook-level
 group_vars/all, which outranks the inventory's and silently overrode an operator's
-setting.) And playbooks/preflight.yml is derived from the tier playbooks.
+setting.) The "address:port" lists, these and the internal ones (Patroni's etcd
+hosts, Prometheus' Alertmanagers, etcd's initial cluster), come from the `endpoints`
+filter (plugins/filter/), which Ansible must find from a play in playbooks/. And
+playbooks/preflight.yml is derived from the tier playbooks.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ WIRED = (
     "redis_servers",
     "redis_sentinels",
     "redis_sentinel_peers",
+    "redis_sentinel_redis_servers",
+    "_postgresql_patroni_config.etcd3.hosts",
+    "_prometheus_monitoring_alertmanagers",
+    "_etcd_initial_cluster",
     "postgresql_archive_command",
     "prometheus_haproxy_stats_user",
 )
-ROLES = ("horilla", "redis", "redis_sentinel", "postgresql", "prometheus")
+ROLES = ("horilla", "redis", "redis_sentinel", "postgresql", "prometheus", "etcd")
 
 
 def _inventory(tmp_path: Path, group_vars_all: dict | None = None) -> Path:
@@ -45,6 +52,8 @@ def _inventory(tmp_path: Path, group_vars_all: dict | None = None) -> Path:
         "redis": hosts({"redis1": 41, "redis2": 42}),
         "sentinel": hosts({"redis1": 41, "redis2": 42, "mon1": 61}),
         "backup": hosts({"mon1": 61}),
+        "etcd": hosts({"db1": 21, "db2": 22, "mon1": 61}),
+        "monitoring": hosts({"mon1": 61}),
     }
     playbook.local_inventory(
         inventory / "hosts.yml", groups, {"horilla_vip": "192.0.2.100", "haproxy_stats_user": "stats"}
@@ -102,6 +111,12 @@ def test_the_groups_wire_the_tiers(tmp_path, resolve):
     assert wired["redis_sentinels"] == sentinels
     assert wired["redis_sentinel_peers"] == sentinels
     assert wired["redis_servers"] == ["192.0.2.41:6379", "192.0.2.42:6379"]
+    assert wired["redis_sentinel_redis_servers"] == wired["redis_servers"]
+    assert wired["_postgresql_patroni_config.etcd3.hosts"] == ["192.0.2.21:2379", "192.0.2.22:2379", "192.0.2.61:2379"]
+    assert wired["_prometheus_monitoring_alertmanagers"] == ["192.0.2.61:9093"]
+    assert wired["_etcd_initial_cluster"] == (
+        "db1=http://192.0.2.21:2380,db2=http://192.0.2.22:2380,mon1=http://192.0.2.61:2380"
+    )
     assert wired["postgresql_archive_command"] == "pgbackrest --stanza=horilla archive-push %p"
     assert wired["prometheus_haproxy_stats_user"] == "stats"
 

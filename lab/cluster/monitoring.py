@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import testing
 
 SINK_PORT = 9099
@@ -33,11 +34,14 @@ def post_json(url: str, payload: object, timeout: float = 10) -> None:
     urllib.request.urlopen(request, timeout=timeout).close()  # noqa: S310 (a lab address)
 
 
+def prometheus() -> Prometheus:
+    """The monitoring host's Prometheus, through the project's one client."""
+    return Prometheus(f"http://{testing.address(host())}:9090")
+
+
 def prom(path: str, **params: str) -> dict:
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    body = get_json(f"http://{testing.address(host())}:9090{path}{query}")
-    assert body["status"] == "success", body
-    return body["data"]
+    """The `data` of a Prometheus API path (PrometheusError when refused or unreachable)."""
+    return prometheus().api(path, params or None)
 
 
 def alertmanager(path: str) -> dict | list:
@@ -79,7 +83,7 @@ def targets_down() -> list[str] | None:
 def healthy() -> bool:
     try:
         return targets_down() == []
-    except OSError:
+    except (OSError, PrometheusError):
         return False
 
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -5,10 +6,26 @@ import pytest
 from horilla_ops.monitoring.settings import Settings, SettingsError, read_env_file
 
 
-def test_seed_defaults_without_any_setting(tmp_path: Path):
+def test_monitor_defaults_without_any_setting(tmp_path: Path):
+    """The MONITOR_* thresholds of CONTRIBUTING.md, Requirements."""
     s = Settings.load(environ={}, settings_file=tmp_path / "missing.env")
     assert (s.check_interval, s.alert_cooldown, s.max_response_time_ms) == (30, 300, 2000)
     assert (s.min_disk_space, s.max_cpu_usage, s.max_memory_usage) == (10, 80, 85)
+
+
+def test_contributing_states_the_same_defaults():
+    text = (Path(__file__).resolve().parents[2] / "CONTRIBUTING.md").read_text()
+    section = text.split("## Requirements the project answers", 1)[1].split("\n## ", 1)[0]
+    stated = {name: float(value) for name, value in re.findall(r"`(MONITOR_[A-Z_]+)` ([0-9.]+)", section)}
+    d = Settings()
+    assert stated == {
+        "MONITOR_CHECK_INTERVAL": d.check_interval,
+        "MONITOR_ALERT_COOLDOWN": d.alert_cooldown,
+        "MONITOR_MAX_RESPONSE_TIME": d.max_response_time_ms,
+        "MONITOR_MIN_DISK_SPACE": d.min_disk_space,
+        "MONITOR_MAX_CPU_USAGE": d.max_cpu_usage,
+        "MONITOR_MAX_MEMORY_USAGE": d.max_memory_usage,
+    }
 
 
 def test_file_then_environment(tmp_path: Path):

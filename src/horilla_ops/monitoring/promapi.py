@@ -52,6 +52,10 @@ class Prometheus:
         self.base_url = base_url.rstrip("/")
         self._fetch = fetch
 
+    def api(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """The `data` of any API path (`/api/v1/targets`, ...); PrometheusError otherwise."""
+        return self._get(path, params)
+
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         url = f"{self.base_url}{path}"
         if params:

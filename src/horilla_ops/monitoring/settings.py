@@ -16,9 +16,9 @@ from horilla_ops.envfile import SettingsError, read_env_file
 SETTINGS_FILE = Path("/etc/horilla-ops/monitoring.env")
 STATE_FILE = Path("/var/lib/horilla-ops/monitor-state.json")
 
-# The availability objective of the seed: 99.99 % (4.32 minutes per 30 days).
+# The availability objective (CONTRIBUTING.md, Requirements): 99.99 % (4.32 minutes per 30 days).
 AVAILABILITY_OBJECTIVE = 0.9999
-# The seed's error-rate and p95 latency objectives.
+# The error-rate (under 0.1 %) and p95 latency (under 2 s) objectives (same section).
 ERROR_RATE_OBJECTIVE = 0.001
 LATENCY_P95_OBJECTIVE_SECONDS = 2.0
 
@@ -28,7 +28,7 @@ class Settings:
     prometheus_url: str = "http://localhost:9090"
     alertmanager_url: str = "http://localhost:9093"
     state_file: Path = STATE_FILE
-    # Seed "Monitoring Configuration" defaults.
+    # The MONITOR_* defaults of CONTRIBUTING.md, Requirements ("Thresholds").
     check_interval: int = 30  # MONITOR_CHECK_INTERVAL, seconds
     alert_cooldown: int = 300  # MONITOR_ALERT_COOLDOWN, seconds (Alertmanager's group_interval)
     max_response_time_ms: int = 2000  # MONITOR_MAX_RESPONSE_TIME

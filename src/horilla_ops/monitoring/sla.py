@@ -1,4 +1,4 @@
-"""SLA figures of a period, computed from Prometheus data (seed: monthly SLA report).
+"""SLA figures of a period, computed from Prometheus data (the SLA report of CONTRIBUTING.md, Requirements).
 
 Availability is the recording rule horilla:service_up:probe (1 when the readiness
 probe through the VIP, or of any app node, succeeds); latency and error rate come
@@ -126,7 +126,7 @@ class SlaReport:
         if rows["Availability"] is False:
             out.append(
                 f"Availability missed the objective over {len(self.incidents)} incident(s): write a post-incident"
-                " review for each and remove their causes (seed: SLA breach handling)."
+                " review for each and remove their causes."
             )
         if rows["Recovery time (longest incident)"] is False:
             out.append("An outage lasted over 5 minutes: rehearse failover and check the paging path.")

@@ -5,7 +5,7 @@
   horilla-sla-report --from 2026-10-01 --to 2026-10-15T12:00
   horilla-sla-report --month 2026-10 --format html --output /srv/reports/2026-10.html
 
-Contents (seed, "SLA Reporting"): uptime percentage, downtime incidents with start
+Contents (CONTRIBUTING.md, Requirements): uptime percentage, downtime incidents with start
 and end, p95 response time, error rate, alert summary, improvement recommendations,
 and plots of availability and latency over time. With --output, Markdown reports
 keep their plots in SVG files beside the report; HTML reports embed them.

@@ -1,4 +1,4 @@
-"""horilla-monitor: the cluster's status from Prometheus (seed: monitor.sh).
+"""horilla-monitor: the cluster's status from Prometheus (CONTRIBUTING.md, Requirements: "Status").
 
   horilla-monitor --status          print the current status table (reads only)
   horilla-monitor --once            one monitoring cycle: status table + state file;

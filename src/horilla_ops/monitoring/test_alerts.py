@@ -1,11 +1,12 @@
 """horilla-test-alerts: one test alert of each severity to every configured channel.
 
-Seed: scripts/test_alerts.sh. The alerts go through Alertmanager's own routing (so the
-test proves the routing too), labelled alertname=HorillaTestAlert, test=true. For
-each channel (Slack, Discord, e-mail, PagerDuty, Teams, webhooks) the report says
-whether Alertmanager accepted the alerts and whether the channel's notifications
-went out or failed, from Alertmanager's notification counters. --resolve sends the
-matching "resolved" notifications afterwards.
+Every alert channel must be testable on demand (CONTRIBUTING.md, Requirements). The
+alerts go through Alertmanager's own routing (so the test proves the routing too),
+labelled alertname=HorillaTestAlert, test=true. For each channel (Slack, Discord,
+e-mail, PagerDuty, Teams, webhooks) the report says whether Alertmanager accepted the
+alerts and whether the channel's notifications went out or failed, from
+Alertmanager's notification counters. --resolve sends the matching "resolved"
+notifications afterwards.
 
 A second run within the cooldown (group_interval, 5 minutes) waits for it: the
 test alerts of one severity form one group.
