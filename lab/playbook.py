@@ -236,29 +236,37 @@ def render_role_template(
     hosts (`groups`: group -> {host: internal_address}), as the role would write it:
     the role's defaults and vars, then `settings` over them. Nothing on the machine
     changes but the rendered file in tmp_path."""
+    role_dir = PROJECT_DIR / "roles" / role
+    return render_template(
+        tmp_path,
+        role_dir / "templates" / template,
+        host,
+        groups,
+        settings,
+        vars_files=(role_dir / "defaults" / "main.yml", role_dir / "vars" / "main.yml"),
+    )
+
+
+def render_template(
+    tmp_path: Path,
+    template: Path,
+    host: str,
+    groups: dict[str, dict[str, str]],
+    settings: dict | None = None,
+    vars_files: Iterable[Path] = (),
+) -> str:
+    """`template` rendered by Ansible for `host` of a throw-away inventory of local hosts,
+    with `vars_files` and then `settings` (later ones win); returns the text."""
     hosts = local_inventory(tmp_path / "hosts.yml", groups)
     (tmp_path / "settings.yml").write_text(yaml.safe_dump(settings or {}))
-    role_dir = PROJECT_DIR / "roles" / role
-    out = tmp_path / Path(template).name.removesuffix(".j2")
+    out = tmp_path / template.name.removesuffix(".j2")
     play = {
-        "name": f"Render the {role} role's {template}",
+        "name": f"Render {template.name}",
         "hosts": host,
         "gather_facts": False,
-        # Later files win: the test's settings override the role's defaults.
-        "vars_files": [
-            str(role_dir / "defaults" / "main.yml"),
-            str(role_dir / "vars" / "main.yml"),
-            str(tmp_path / "settings.yml"),
-        ],
+        "vars_files": [*(str(f) for f in vars_files), str(tmp_path / "settings.yml")],
         "tasks": [
-            {
-                "name": "Render",
-                "ansible.builtin.template": {
-                    "src": str(role_dir / "templates" / template),
-                    "dest": str(out),
-                    "mode": "0644",
-                },
-            }
+            {"name": "Render", "ansible.builtin.template": {"src": str(template), "dest": str(out), "mode": "0644"}}
         ],
     }
     (tmp_path / "render.yml").write_text(yaml.safe_dump([play], sort_keys=False))
