@@ -19,7 +19,10 @@ is what a user would see as one: an answer of 5xx or any status the step does no
 expect, a timeout, a connection error, or being sent back to the login page (a lost
 session). The worker then logs in again, and that attempt is recorded too.
 
-`http_probe()` is the same for one URL (a simpler client, e.g. a health endpoint).
+`http_probe()` is the same for one URL (a simpler client, e.g. a health endpoint), and
+the tiers' writers are clients too (lab.cluster.postgres.Writer commits rows,
+lab.cluster.cache.Writer sets keys): every operation of every drill, HTTP, SQL or
+Redis, is recorded here as an `Outcome` and summed up by `summarize()`.
 Only the standard library and `requests` are used.
 """
 
@@ -328,16 +331,20 @@ class SteadyLoad:
     Each worker keeps its own schedule and skips the slots it missed instead of
     catching up in a burst, so a stalled backend shows up as failures and latency, not
     as a silent drop in load or a flood afterwards. Use as a context manager;
-    `outcomes` holds every request.
+    `outcomes` holds every request. `duration`: the workers stop by themselves after
+    that many seconds (a bound for a recorder a failed test may leave running).
     """
 
-    def __init__(self, clients: Callable[[int], Client], rate: float = 5.0, workers: int = 3) -> None:
-        if rate <= 0 or workers <= 0:
-            raise ValueError("rate and workers must be positive")
+    def __init__(
+        self, clients: Callable[[int], Client], rate: float = 5.0, workers: int = 3, duration: float = math.inf
+    ) -> None:
+        if rate <= 0 or workers <= 0 or duration <= 0:
+            raise ValueError("rate, workers and duration must be positive")
         self.clients = clients
         self.interval = workers / rate
         self.rate = rate
         self.workers = workers
+        self.duration = duration
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -357,16 +364,19 @@ class SteadyLoad:
             thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stops the workers and waits for them (at most `timeout` s each: a client stuck
+        in a call is left to finish on its own)."""
         self._stop.set()
         for thread in self._threads:
-            thread.join()
+            thread.join(timeout)
 
     def _run(self, n: int) -> None:
         client = self.clients(n)
+        deadline = time.monotonic() + self.duration
         # Workers start staggered so the requests are spread evenly over time.
         next_at = time.monotonic() + n * self.interval / self.workers
-        while not self._stop.is_set():
+        while not self._stop.is_set() and time.monotonic() < deadline:
             delay = next_at - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 break

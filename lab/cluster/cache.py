@@ -3,7 +3,7 @@ with short client timeouts, and a writer that discovers the primary as the app d
 
 from __future__ import annotations
 
-import threading
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from lab import testing
+from lab.load import WRITE, Attempt, SteadyLoad, Summary
 
 MASTER_NAME = "horilla"
 REDIS_PORT = 6379
@@ -113,54 +114,89 @@ class Ack:
     server: str
 
 
-class Writer(threading.Thread):
-    """Writes keys through Sentinel discovery until stopped, noting which server
-    acknowledged each; `lost()` looks every acknowledged key up on the primary."""
+class Sets:
+    """A client of lab.load.SteadyLoad: each call sets the next key through Sentinel
+    discovery, as the app finds its primary, on a connection of its own, so each
+    acknowledgement names the server that gave it."""
 
-    def __init__(self, run: str, interval: float = 0.02) -> None:
-        super().__init__(daemon=True, name=f"redis-writer-{run}")
-        self.run_name, self.interval = run, interval
+    STEP = "redis set"
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.n = 0
         self.acks: list[Ack] = []
-        self.failures = 0
-        self.stopped = threading.Event()
+        self._pool = None
 
-    def run(self) -> None:
-        sentinels = Sentinel(
-            [(testing.address(n), SENTINEL_PORT) for n in sentinel_hosts()],
-            sentinel_kwargs={
-                "password": password(),
-                "socket_timeout": TIMEOUT,
-                "socket_connect_timeout": TIMEOUT,
-                "retry": no_retry(),
-            },
-        )
-        pool = sentinels.master_for(
-            MASTER_NAME, password=password(), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT, retry=no_retry()
-        ).connection_pool
-        n = 0
-        while not self.stopped.is_set():
-            n += 1
-            key = f"drill:{self.run_name}:{n}"
-            conn = None
-            try:
-                # One connection per write, so each acknowledgement names its server.
-                conn = pool.get_connection()
-                conn.send_command("SET", key, n, "EX", 3600)
-                if conn.read_response() in (b"OK", "OK", True):
-                    self.acks.append(Ack(key, time.monotonic(), host_by_address(conn.host)))
-            except (redis.RedisError, OSError):
-                self.failures += 1
-                if conn is not None:
-                    conn.disconnect()
-            finally:
-                if conn is not None:
-                    pool.release(conn)
-            time.sleep(self.interval)
-        pool.disconnect()
+    def _connections(self):
+        if self._pool is None:
+            sentinels = Sentinel(
+                [(testing.address(n), SENTINEL_PORT) for n in sentinel_hosts()],
+                sentinel_kwargs={
+                    "password": password(),
+                    "socket_timeout": TIMEOUT,
+                    "socket_connect_timeout": TIMEOUT,
+                    "retry": no_retry(),
+                },
+            )
+            self._pool = sentinels.master_for(
+                MASTER_NAME,
+                password=password(),
+                socket_timeout=TIMEOUT,
+                socket_connect_timeout=TIMEOUT,
+                retry=no_retry(),
+            ).connection_pool
+        return self._pool
+
+    def __call__(self) -> Attempt:
+        self.n += 1
+        key = f"drill:{self.run}:{self.n}"
+        pool = self._connections()
+        conn = None
+        try:
+            conn = pool.get_connection()
+            conn.send_command("SET", key, self.n, "EX", 3600)
+            acknowledged = conn.read_response() in (b"OK", "OK", True)
+        except (redis.RedisError, OSError) as exc:
+            if conn is not None:
+                conn.disconnect()
+            return self.STEP, WRITE, False, 0, type(exc).__name__
+        finally:
+            if conn is not None:
+                pool.release(conn)
+        if not acknowledged:
+            return self.STEP, WRITE, False, 0, "not acknowledged"
+        self.acks.append(Ack(key, time.monotonic(), host_by_address(conn.host)))
+        return self.STEP, WRITE, True, 0, ""
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.disconnect()
+
+
+class Writer:
+    """Sets keys through Sentinel discovery until stopped (`rate` per second, recorded by
+    lab.load.SteadyLoad like every drill operation), noting which server acknowledged
+    each; `lost()` looks every acknowledged key up on the primary."""
+
+    def __init__(self, run: str, rate: float = 40.0, max_seconds: float = 900) -> None:
+        self.sets = Sets(run)
+        self.load = SteadyLoad(lambda _n: self.sets, rate=rate, workers=1, duration=max_seconds)
+
+    @property
+    def acks(self) -> list[Ack]:
+        return self.sets.acks
+
+    def start(self) -> Writer:
+        self.load.start()
+        return self
 
     def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=10)
+        self.load.stop(timeout=10)
+        self.sets.close()
+
+    def summary(self, start: float = -math.inf, end: float = math.inf) -> Summary:
+        """The writes' outcomes in a window: attempts, failures, the longest outage."""
+        return self.load.summary(start, end)
 
     def lost(self, on: str) -> list[Ack]:
         """Acknowledged writes missing on server `on` (the primary now)."""

@@ -4,14 +4,14 @@ writer that commits numbered rows and remembers which commits were acknowledged.
 from __future__ import annotations
 
 import json
-import threading
+import math
 import time
 import urllib.request
-from dataclasses import dataclass, field
 
 import psycopg2
 
 from lab import testing
+from lab.load import WRITE, Attempt, SteadyLoad, Summary
 
 PRIMARY_PORT = 5000
 REPLICA_PORT = 5001
@@ -97,23 +97,19 @@ def query(sql: str, params: tuple = (), port: int = PRIMARY_PORT) -> list[tuple]
     return rows
 
 
-@dataclass
-class Writer:
-    """Commits numbered rows through HAProxy's primary listener until stopped.
+class Commits:
+    """A client of lab.load.SteadyLoad: each call commits the next numbered row through
+    HAProxy's primary listener on one kept connection (opened again after a failure),
+    and remembers the acknowledged ones with their time. A commit whose outcome the
+    client never learnt is a failed attempt, never counted as acknowledged."""
 
-    Every acknowledged commit is remembered with its time, and every failed attempt
-    too: a commit whose outcome the client never learnt is not counted as acknowledged.
-    Bounded: it stops by itself after max_seconds.
-    """
+    STEP = "sql commit"
 
-    run: str
-    max_seconds: float = 900
-    acked: list[tuple[int, float]] = field(default_factory=list)
-    failures: list[float] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.seq = 0
+        self.acked: list[tuple[int, float]] = []
+        self._conn = None
         with connect() as conn, conn.cursor() as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS drill_writes (run text NOT NULL, seq bigint NOT NULL,"
@@ -121,38 +117,52 @@ class Writer:
             )
         conn.close()
 
+    def __call__(self) -> Attempt:
+        self.seq += 1
+        try:
+            if self._conn is None:
+                self._conn = connect(keepalives=1, keepalives_idle=2, keepalives_interval=1, keepalives_count=2)
+                self._conn.autocommit = True
+            with self._conn.cursor() as cur:
+                cur.execute("INSERT INTO drill_writes (run, seq) VALUES (%s, %s)", (self.run, self.seq))
+        except psycopg2.Error as exc:
+            self.close()
+            return self.STEP, WRITE, False, 0, type(exc).__name__
+        self.acked.append((self.seq, time.monotonic()))
+        return self.STEP, WRITE, True, 0, ""
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+
+class Writer:
+    """Commits numbered rows through HAProxy's primary listener until stopped (`rate`
+    per second, recorded by lab.load.SteadyLoad like every drill operation), and tells
+    which acknowledged commits are lost. Bounded: it stops by itself after max_seconds.
+    """
+
+    def __init__(self, run: str, rate: float = 15.0, max_seconds: float = 900) -> None:
+        self.run = run
+        self.commits = Commits(run)
+        self.load = SteadyLoad(lambda _n: self.commits, rate=rate, workers=1, duration=max_seconds)
+
+    @property
+    def acked(self) -> list[tuple[int, float]]:
+        return self.commits.acked
+
     def start(self) -> Writer:
-        self._thread = threading.Thread(target=self._loop, name=f"writer-{self.run}", daemon=True)
-        self._thread.start()
+        self.load.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
+        self.load.stop(timeout=30)
+        self.commits.close()
 
-    def _loop(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        conn = None
-        seq = 0
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            seq += 1
-            try:
-                if conn is None:
-                    conn = connect(keepalives=1, keepalives_idle=2, keepalives_interval=1, keepalives_count=2)
-                    conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO drill_writes (run, seq) VALUES (%s, %s)", (self.run, seq))
-                self.acked.append((seq, time.monotonic()))
-            except psycopg2.Error:
-                self.failures.append(time.monotonic())
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.1)
-            time.sleep(0.05)
-        if conn is not None:
-            conn.close()
+    def summary(self, start: float = -math.inf, end: float = math.inf) -> Summary:
+        """The commits' outcomes in a window: attempts, failures, the longest outage."""
+        return self.load.summary(start, end)
 
     def first_ack_after(self, t: float) -> float | None:
         return next((at for _, at in self.acked if at > t), None)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from lab.load import Outcome, SteadyLoad, http_probe, percentile, summarize
+from lab.load import WRITE, Outcome, SteadyLoad, http_probe, percentile, summarize
 
 
 def outcome(at: float, ok: bool = True, seconds: float = 0.01) -> Outcome:
@@ -155,7 +155,7 @@ class _FakeHorilla(http.server.BaseHTTPRequestHandler):
 
 
 def test_horilla_users_walk_the_journey_and_count_a_lost_session() -> None:
-    from lab.load import WRITE, HorillaUser, horilla_users
+    from lab.load import HorillaUser, horilla_users
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHorilla)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -176,3 +176,23 @@ def test_horilla_users_walk_the_journey_and_count_a_lost_session() -> None:
     # A page answered with the login page is a failure, and the user logs in again.
     assert summary.errors.get("sent to the login page", 0) >= 1
     assert _FakeHorilla.logins >= 3
+
+
+def test_a_writer_client_is_recorded_like_requests_and_stops_by_itself() -> None:
+    """The tiers' writers (lab.cluster.postgres/cache) are SteadyLoad clients: their
+    failed attempts make outages like users' requests, and `duration` bounds them."""
+    calls = {"n": 0}
+
+    def commits():
+        calls["n"] += 1
+        ok = not 5 <= calls["n"] <= 8  # four attempts in a row fail, as in a failover
+        return "sql commit", WRITE, ok, 0, "" if ok else "OperationalError"
+
+    load = SteadyLoad(lambda _n: commits, rate=50, workers=1, duration=0.5).start()
+    time.sleep(1.0)
+    load.stop(timeout=5)
+    summary = load.summary()
+    assert 15 <= summary.requests <= 30, summary.requests  # 0.5 s at 50/s, then it stopped alone
+    assert summary.failed == 4 and summary.writes == summary.requests
+    assert len(summary.outages) == 1 and summary.outages[0].failed_requests == 4
+    assert summary.errors == {"OperationalError": 4}

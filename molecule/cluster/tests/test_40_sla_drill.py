@@ -180,12 +180,22 @@ def writers(event: str):
 
 
 def lost_writes(event: str, writer) -> dict:
+    """The tier writer's figures: its attempts and failures (recorded like the users'
+    requests), the longest time no write succeeded, and the acknowledged writes lost."""
+    if writer is None:
+        return {}
+    summary = writer.summary()
+    longest = max((o.seconds for o in summary.outages), default=0.0)
+    # Named apart from the users' own writes ("writes", "failed_writes" of the journey).
+    attempts = {
+        "writer_attempts": summary.requests,
+        "writer_failed": summary.failed,
+        "write_unavailable_s": round(longest, 2),
+    }
     if isinstance(writer, postgres.Writer):
-        return {"acknowledged_commits": len(writer.acked), "lost_acknowledged_commits": len(writer.lost())}
-    if isinstance(writer, cache.Writer):
-        primary = testing.wait_for(cache.primary, 60, "a Redis primary")
-        return {"acknowledged_writes": len(writer.acks), "lost_acknowledged_writes": len(writer.lost(primary))}
-    return {}
+        return {**attempts, "acknowledged_commits": len(writer.acked), "lost_acknowledged_commits": len(writer.lost())}
+    primary = testing.wait_for(cache.primary, 60, "a Redis primary")
+    return {**attempts, "acknowledged_writes": len(writer.acks), "lost_acknowledged_writes": len(writer.lost(primary))}
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=[e.name for e in EVENTS])
