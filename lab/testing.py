@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import testinfra
+from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
 from lab.state import LabState, load
 
@@ -69,17 +70,17 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
     An exception from the predicate (a container mid-restart, a refused connection)
     counts as "not yet".
     """
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last  # type: ignore[return-value]
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})")
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry=retry_if_exception_type(Exception) | retry_if_result(lambda value: not value),
+    )
+    try:
+        return retrying(predicate)
+    except RetryError as exc:
+        attempt = exc.last_attempt
+        last = attempt.exception() if attempt.failed else attempt.result()
+        raise AssertionError(f"{what}: not reached within {timeout:.0f} s (last: {last!r})") from None
 
 
 def docker(*args: str) -> str:
