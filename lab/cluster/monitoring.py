@@ -1,21 +1,20 @@
 """The monitoring tier: Prometheus' and Alertmanager's APIs on the monitoring host, and
-a webhook sink on the machine running the tests (at the lab network's gateway) that
+the webhook sink (lab/webhook_sink.py, a container of its own on the lab network) that
 keeps every notification Alertmanager delivers to it."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import testing
 
 SINK_PORT = 9099
+SINK_OCTET = 254  # molecule/cluster/drill-settings: lab_webhook_sink_octet
 
 
 def host() -> str:
@@ -102,46 +101,19 @@ class Notification:
 
 @dataclass
 class Sink:
-    """An HTTP server on the lab network's gateway that keeps every webhook notification."""
+    """The webhook sink's notifications, read over HTTP from its container."""
 
     host: str
     port: int = SINK_PORT
-    received: list[Notification] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
 
     def start(self) -> Sink:
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received_at = time.time()
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    payload = json.loads(body)
-                except ValueError:
-                    self.send_error(400)
-                    return
-                with sink._lock:
-                    sink.received.append(Notification(received_at, self.path, payload))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, fmt: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="webhook-sink").start()
+        """Waits until the sink answers (lab/create.yml runs it)."""
+        testing.wait_for(lambda: get_json(f"http://{self.host}:{self.port}/?after={time.time()}") == [], 30, "the sink")
         return self
 
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
     def notifications(self, after: float = 0.0, path: str | None = None) -> list[Notification]:
-        with self._lock:
-            return [n for n in self.received if n.received_at >= after and (path is None or n.path == path)]
+        received = get_json(f"http://{self.host}:{self.port}/?after={after}", timeout=30)
+        return [Notification(**n) for n in received if path is None or n["path"] == path]
 
     def alerts(self, after: float) -> list[tuple[float, dict]]:
         """(received_at, alert) of every alert in every notification received after a time."""
@@ -171,6 +143,6 @@ class Sink:
         return None
 
 
-def gateway() -> str:
-    """The lab network's gateway: the machine running the tests, as the containers see it."""
-    return testing.address(host()).rsplit(".", 1)[0] + ".1"
+def sink_address() -> str:
+    """The webhook sink's address on the lab network."""
+    return testing.address(host()).rsplit(".", 1)[0] + f".{SINK_OCTET}"
