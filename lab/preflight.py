@@ -52,13 +52,16 @@ HEAD = """\
     - name: Gather facts (once per run)
       ansible.builtin.gather_facts:
 
-    # The address a host's services bind to and its peers connect to: the inventory's
-    # value (a host variable), else the address of the default route. A fact only where
-    # the inventory sets none, so the inventory's value always wins.
-    - name: Default the internal address to the default route's
-      ansible.builtin.set_fact:
-        internal_address: "{{ ansible_facts['default_ipv4']['address'] }}"
-      when: internal_address is not defined
+    # The address a host's services bind to and its peers connect to, from the inventory
+    # only: the default route's address, a public one on a typical VPS, would put every
+    # service on the internet (the firewall's preflight checks that it is private).
+    - name: Check that the inventory gives this host its internal address
+      ansible.builtin.assert:
+        that: internal_address | default('') | string | length > 0
+        fail_msg: >-
+          internal_address (host {{ inventory_hostname }}) is not set: give the host's address on the
+          private network in the inventory; services bind there and peers connect there.
+        quiet: true
 """
 
 TAIL = """

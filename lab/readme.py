@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from lab.state import PROJECT_DIR
 
 README = PROJECT_DIR / "README.md"
@@ -244,7 +246,51 @@ def drills_table() -> str:
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"bench": bench_table, "ci": ci_table, "drills": drills_table}
+FIREWALL = PROJECT_DIR / "roles" / "firewall"
+SCAN = PROJECT_DIR / "reports" / "security" / "scan.json"
+
+
+def _port(value) -> str:
+    """A port of the firewall's defaults: the role variable's default where it is one."""
+    text = str(value)
+    match = re.search(r"default\((\d+)\)", text)
+    return match[1] if match else text.replace("{{ firewall_ssh_port }}", "22")
+
+
+def firewall_table() -> str:
+    """The firewall's allow-list (roles/firewall/defaults), one row per entry, and the scan."""
+    defaults = yaml.safe_load((FIREWALL / "defaults" / "main.yml").read_text())
+    layers = yaml.safe_load((FIREWALL / "vars" / "main.yml").read_text())["_firewall_rule_layers"]
+    lines = ["| service | on the hosts of | ports | who may connect |", "|---|---|---|---|"]
+    for layer in layers:
+        for entry in defaults.get(layer) or []:
+            ports = [f"{_port(p)}/tcp" for p in entry.get("tcp", [])] + [
+                f"{_port(p)}/udp" for p in entry.get("udp", [])
+            ]
+            ports += entry.get("protocols", [])
+            where = entry["group"] + (" (the VIP only)" if entry.get("to") else "")
+            sources = ", ".join(
+                "anyone" if s == "any" else "operators (`admin`)" if s == "admin" else s for s in entry["from"]
+            )
+            lines.append(f"| {entry['service']} | {where} | {', '.join(ports)} | {sources} |")
+    lines.append("| ssh | every host | 22/tcp | `firewall_admin_sources` and the controller's own address |")
+    if SCAN.exists():
+        scan = json.loads(SCAN.read_text())
+        outsider = scan.get("outsider", {})
+        tried = f"{outsider.get('connections_tried', '?')} ports ({outsider.get('ports', '?')} on "
+        tried += f"{outsider.get('hosts', '?')} addresses) in {outsider.get('seconds', '?')} s"
+        reached = ", ".join(f"`{x}`" for x in scan.get("outsider_open", [])) or "nothing"
+        when = f"{scan.get('measured_at', '?')[:10]} ({scan.get('app', '?')})"
+        lines += ["", f"Scan of {when}: an outsider on the lab network tried {tried}; it reached {reached}."]
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "bench": bench_table,
+    "ci": ci_table,
+    "drills": drills_table,
+    "firewall": firewall_table,
+}
 
 
 def render(text: str) -> str:

@@ -7,27 +7,17 @@ filter_plugins) and the roles' peer lists come out right is tests/test_wiring.py
 from __future__ import annotations
 
 import configparser
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
+from lab.plugins import filters
+
 PROJECT = Path(__file__).resolve().parent.parent
 PLUGIN = PROJECT / "plugins" / "filter" / "endpoints.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("horilla_filter_endpoints", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plugin = _load()
-endpoints = plugin.FilterModule().filters()["endpoints"]
+endpoints = filters("endpoints")["endpoints"]
 
 HOSTVARS = {
     "redis1": {"internal_address": "192.0.2.41", "inventory_hostname": "redis1"},

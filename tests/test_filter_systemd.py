@@ -3,20 +3,15 @@ systemd does: compared with `systemd-escape --path` on this machine."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "filter" / "systemd.py"
-_spec = importlib.util.spec_from_file_location("horilla_filter_systemd", PLUGIN)
-assert _spec and _spec.loader
-_plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_plugin)
-systemd_escape_path = _plugin.FilterModule().filters()["systemd_escape_path"]
+from lab.plugins import filters
+
+systemd_escape_path = filters("systemd")["systemd_escape_path"]
 
 PATHS = [
     "/var/lib/horilla/media",

@@ -1,0 +1,101 @@
+"""TCP connect scans from inside the lab network: an outsider's (a container on the lab
+network in no group and with no credentials) and each group's own hosts'.
+
+A port "answers" when a TCP connection to it completes; the host firewall refuses the
+rest with a reset, so a scan of tens of thousands of ports takes seconds, not the
+hours of dropped probes. The scanner runs inside the scanning container, with its
+Python, as a script on stdin: epoll over non-blocking sockets, many in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from lab import testing
+
+OUTSIDER_OCTET = 250  # the outsider's address on the lab network: <prefix>.250
+
+# Runs in the scanning container: reads {"targets": [[address, [port, ...]], ...],
+# "timeout": s, "in_flight": n} on stdin, prints the "address:port" that answered.
+SCANNER = r"""
+import errno, json, select, socket, sys, time
+spec = json.load(sys.stdin)
+todo = iter([(a, p) for a, ports in spec["targets"] for p in ports])
+poller = select.epoll()
+flying = {}
+answered = []
+def launch():
+    for address, port in todo:
+        s = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        code = s.connect_ex((address, port))
+        if code in (0, errno.EINPROGRESS):
+            poller.register(s.fileno(), select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP)
+            flying[s.fileno()] = (s, address, port, time.monotonic())
+            if len(flying) >= spec["in_flight"]:
+                return
+        else:
+            s.close()
+launch()
+while flying:
+    for fd, _ in poller.poll(0.05):
+        s, address, port, _ = flying.pop(fd)
+        poller.unregister(fd)
+        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+            answered.append(f"{address}:{port}")
+        s.close()
+    now = time.monotonic()
+    for fd in [fd for fd, v in flying.items() if now - v[3] > spec["timeout"]]:
+        s = flying.pop(fd)[0]
+        poller.unregister(fd)
+        s.close()
+    launch()
+print(json.dumps(sorted(answered)))
+"""
+
+
+def ports(ranges: Iterable[str | int]) -> list[int]:
+    """[1, 2, ...] of ranges like "1-1024", 8080."""
+    out: list[int] = []
+    for item in ranges:
+        low, _, high = str(item).partition("-")
+        out += range(int(low), int(high or low) + 1)
+    return out
+
+
+def scan(container: str, targets: dict[str, list[int]], timeout: float = 2.0, in_flight: int = 512) -> set[str]:
+    """The "address:port" of `targets` ({address: ports}) that answer from `container`."""
+    spec = {"targets": [[a, p] for a, p in targets.items()], "timeout": timeout, "in_flight": in_flight}
+    result = subprocess.run(
+        ["docker", "exec", "-i", container, "python3", "-c", SCANNER],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the scan from {container} failed: {result.stderr[-2000:]}")
+    return set(json.loads(result.stdout))
+
+
+@contextmanager
+def outsider() -> Iterator[str]:
+    """A container on the lab network that belongs to no group: yields its name."""
+    lab = testing.lab()
+    host = next(iter(lab.hosts.values()))
+    image = testing.docker("inspect", "--format", "{{.Config.Image}}", host.container).strip()
+    prefix = host.address.rsplit(".", 1)[0]
+    name = f"{lab.name}-outsider"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    testing.docker(
+        "run", "-d", "--name", name, "--network", lab.network, "--ip", f"{prefix}.{OUTSIDER_OCTET}",
+        "--entrypoint", "sleep", image, "infinity",
+    )  # fmt: skip
+    try:
+        yield name
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
