@@ -82,17 +82,22 @@ def scan(container: str, targets: dict[str, list[int]], timeout: float = 2.0, in
     return set(json.loads(result.stdout))
 
 
+def outsider_address() -> str:
+    """The outsider's address: <the lab network's prefix>.OUTSIDER_OCTET."""
+    host = next(iter(testing.lab().hosts.values()))
+    return f"{host.address.rsplit('.', 1)[0]}.{OUTSIDER_OCTET}"
+
+
 @contextmanager
 def outsider() -> Iterator[str]:
     """A container on the lab network that belongs to no group: yields its name."""
     lab = testing.lab()
     host = next(iter(lab.hosts.values()))
     image = testing.docker("inspect", "--format", "{{.Config.Image}}", host.container).strip()
-    prefix = host.address.rsplit(".", 1)[0]
     name = f"{lab.name}-outsider"
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     testing.docker(
-        "run", "-d", "--name", name, "--network", lab.network, "--ip", f"{prefix}.{OUTSIDER_OCTET}",
+        "run", "-d", "--name", name, "--network", lab.network, "--ip", outsider_address(),
         "--entrypoint", "sleep", image, "infinity",
     )  # fmt: skip
     try:

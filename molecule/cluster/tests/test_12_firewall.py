@@ -114,7 +114,7 @@ def test_an_outsider_reaches_only_horilla_on_the_vip(site):
     outsider_open = named(site, answered)
     save(
         outsider={
-            "address": f"{next(iter(site['hosts'].values()))['address'].rsplit('.', 1)[0]}.{scan.OUTSIDER_OCTET}",
+            "address": scan.outsider_address(),
             "ports": ", ".join(OUTSIDER_RANGES),
             "hosts": len(targets),
             "connections_tried": sum(len(p) for p in targets.values()),
