@@ -61,8 +61,10 @@ def test_jobs_are_fenced_when_the_lease_is_not_confirmed(restore_web_mode, caplo
         deadline = threading.Event()
         deadline.wait(0.5)
         assert runs, "jobs run while the lease is confirmed"
-        ran = [r for r in caplog.records if r.getMessage() == "scheduled job ran"]
-        assert ran and ran[0].job.endswith("<lambda>"), "every run is logged with its job (the drills read it)"
+        # Only this test's job: a run the previous test's scheduler had already handed to its
+        # thread pool before it was fenced may still log here (shutdown does not wait for it).
+        ran = [r for r in caplog.records if r.getMessage() == "scheduled job ran" and r.job.endswith("<lambda>")]
+        assert len(ran) >= len(runs) - 1, "every run is logged with its job (the drills read it)"
         lease.clear()
         deadline.wait(0.2)
         count = len(runs)
