@@ -1,6 +1,8 @@
 """TCP connect scans from inside the lab network: an outsider's (a container on the lab
 network in no group and with no credentials) and each group's own hosts'.
 
+The controller (this machine) scans with the same script, run by its own Python.
+
 A port "answers" when a TCP connection to it completes; the host firewall refuses the
 rest with a reset, so a scan of tens of thousands of ports takes seconds, not the
 hours of dropped probes. The scanner runs inside the scanning container, with its
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -66,11 +69,13 @@ def ports(ranges: Iterable[str | int]) -> list[int]:
     return out
 
 
-def scan(container: str, targets: dict[str, list[int]], timeout: float = 2.0, in_flight: int = 512) -> set[str]:
-    """The "address:port" of `targets` ({address: ports}) that answer from `container`."""
+def scan(container: str | None, targets: dict[str, list[int]], timeout: float = 2.0, in_flight: int = 512) -> set[str]:
+    """The "address:port" of `targets` ({address: ports}) that answer from `container`,
+    or from this machine (the controller, on the lab network's gateway) when it is None."""
     spec = {"targets": [[a, p] for a, p in targets.items()], "timeout": timeout, "in_flight": in_flight}
+    where = ["docker", "exec", "-i", container, "python3"] if container else [sys.executable]
     result = subprocess.run(
-        ["docker", "exec", "-i", container, "python3", "-c", SCANNER],
+        [*where, "-c", SCANNER],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
@@ -78,7 +83,7 @@ def scan(container: str, targets: dict[str, list[int]], timeout: float = 2.0, in
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"the scan from {container} failed: {result.stderr[-2000:]}")
+        raise RuntimeError(f"the scan from {container or 'this machine'} failed: {result.stderr[-2000:]}")
     return set(json.loads(result.stdout))
 
 
