@@ -1,4 +1,5 @@
-"""node_exporter answers on the internal address with real host and textfile metrics."""
+"""node_exporter answers on the internal address with real host and textfile metrics,
+to the monitoring hosts only."""
 
 import time
 
@@ -62,9 +63,13 @@ def test_textfile_written_by_another_role_is_exported(host, address):
         host.run(f"rm -f {textfile}")
 
 
-def test_reachable_from_a_peer(host):
-    """Prometheus scrapes across the network: every peer can reach this exporter."""
-    me = host.check_output("hostname")
+def test_reachable_from_the_monitoring_group_only(host):
+    """Prometheus scrapes across the network: a monitoring host reaches every peer's
+    exporter, any other host is refused (curl: 7, a reset at once, not a timeout)."""
+    me = testing.lab().host(host.check_output("hostname"))
     for peer in testing.lab().hosts.values():
-        if peer.name != me:
-            assert host.run(f"curl -sf -o /dev/null http://{peer.address}:9100/metrics").rc == 0, peer.name
+        if peer.name == me.name:
+            continue
+        rc = host.run(f"curl -s -o /dev/null --max-time 10 http://{peer.address}:9100/metrics").rc
+        expected = 0 if "monitoring" in me.groups else 7
+        assert rc == expected, f"{me.name} -> {peer.name}:9100: curl {rc}, expected {expected}"
