@@ -16,6 +16,9 @@ class Endpoint:
     url: str  # "{host}" is replaced by the host's address, "{vip}" by the virtual IP
     port: int
     per_host: bool = True
+    # Which virtual IP "{vip}" is (a lab state variable): the public one, or the internal
+    # one where the app reaches Postgres.
+    vip: str = "vip"
 
 
 # One row per service the roles deploy (CONTRIBUTING.md, "Architecture"). A row whose port
@@ -25,10 +28,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("loadbalancers", "HAProxy stats and /metrics (auth)", "http://{host}:8404/stats", 8404),
     Endpoint(
         "loadbalancers",
-        "Postgres primary / replicas (through the VIP)",
+        "Postgres primary / replicas (through the internal VIP)",
         "postgresql://{vip}:5000 and :5001",
         5000,
         per_host=False,
+        vip="internal_vip",
     ),
     Endpoint("app", "gunicorn (Horilla)", "http://{host}:8000/health/", 8000),
     Endpoint("postgres", "Patroni REST API", "http://{host}:8008/cluster", 8008),
@@ -55,9 +59,9 @@ def answers(address: str, port: int, timeout: float = 0.5) -> bool:
 def rows(state: LabState) -> list[tuple[str, str, str]]:
     """(what, url, status) for every endpoint whose group exists in the lab."""
     out: list[tuple[str, str, str]] = []
-    vip = state.vars.get("vip")
     for ep in ENDPOINTS:
         hosts = list(state.hosts.values()) if ep.group == "all" else state.group(ep.group)
+        vip = state.vars.get(ep.vip)
         if not hosts:
             continue
         if not ep.per_host:

@@ -35,6 +35,7 @@ SECRETS = dict.fromkeys(
     "haproxy_stats_password": "x" * 32,
     "keepalived_auth_password": "k" * 8,
     "horilla_vip": "192.0.2.100",
+    "horilla_internal_vip": "192.0.2.99",
     # Where the role may create the load balancers' CA (preflight creates nothing).
     "haproxy_tls_ca_dir": "/nonexistent/haproxy-ca",
 }

@@ -225,6 +225,21 @@ def test_internal_addresses_must_be_private_unique_and_not_the_vip():
     ]
 
 
+def test_the_internal_vip_is_private_no_hosts_and_not_the_vip():
+    assert address_problems("lb2", HOSTVARS, ADDRESSES, [], "203.0.113.10", "10.0.0.99") == []
+    assert address_problems("lb2", HOSTVARS, ADDRESSES, [], "93.184.216.34", "93.184.216.34") == [
+        "horilla_internal_vip (host lb2) is 93.184.216.34, a public address: the database listeners bind there",
+        "horilla_internal_vip (host lb2) is 93.184.216.34, the same as horilla_vip: the database listeners must not "
+        "be on the public VIP",
+    ]
+    assert address_problems("lb2", HOSTVARS, ADDRESSES, [], "10.0.0.100", "10.0.0.12") == [
+        "horilla_internal_vip (host lb2) is 10.0.0.12, this host's own internal_address: the VIP belongs to no host"
+    ]
+    assert address_problems("lb2", HOSTVARS, ADDRESSES, [], "10.0.0.100", "vip") == [
+        "horilla_internal_vip (host lb2) is 'vip', not an IP address"
+    ]
+
+
 @pytest.mark.parametrize("value", ["0.0.0.0:9100", "[::]:9093", ":9115", "0.0.0.0", "::"])  # noqa: S104
 def test_a_listen_address_on_every_address_is_refused(value):
     assert listen_problems({"x_web_listen_address": value}, "mon1") == [

@@ -34,10 +34,13 @@ def test_postgres_listeners_follow_the_patroni_nodes(tmp_path):
     assert "*:5000" not in cfg and "0.0.0.0" not in cfg  # noqa: S104 (asserting its absence)
 
 
-def test_vip_bound_when_the_inventory_has_one(tmp_path):
-    cfg = render(tmp_path, {"postgres": ["db1", "db2"]}, {"horilla_vip": "192.0.2.100"})
-    assert "bind 192.0.2.100:5000 transparent" in cfg
-    assert "bind 192.0.2.100:5001 transparent" in cfg
+def test_postgres_listeners_on_the_internal_vip_never_the_public_one(tmp_path):
+    cfg = render(
+        tmp_path, {"postgres": ["db1", "db2"]}, {"horilla_vip": "192.0.2.100", "horilla_internal_vip": "192.0.2.99"}
+    )
+    assert "bind 192.0.2.99:5000 transparent" in cfg
+    assert "bind 192.0.2.99:5001 transparent" in cfg
+    assert "192.0.2.100:5000" not in cfg and "192.0.2.100:5001" not in cfg
 
 
 @pytest.mark.parametrize("groups", [{}, {"app": ["app1"]}])

@@ -34,6 +34,25 @@ def test_the_vip_is_required(tmp_path):
     assert "keepalived_virtual_ip must be an IPv4 address" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("internal_vip", "message"),
+    [
+        (None, "keepalived_internal_virtual_ip (host lb1; default: the inventory's horilla_internal_vip) must be"),
+        ("192.0.2.100", "horilla_internal_vip (host lb1) is 192.0.2.100, the same as horilla_vip"),
+        ("8.8.8.8", "horilla_internal_vip (host lb1) is 8.8.8.8, a public address"),
+    ],
+)
+def test_the_internal_vip_is_required_private_and_not_the_vip(tmp_path, internal_vip, message):
+    """The app reaches Postgres through HAProxy on the internal VIP: a site with a postgres
+    group needs one, on the private network, and never the public VIP."""
+    secrets = {k: v for k, v in SECRETS.items() if k != "horilla_internal_vip"}
+    if internal_vip is not None:
+        secrets["horilla_internal_vip"] = internal_vip
+    result = run_preflight(tmp_path, secrets=secrets)
+    assert not result.ok
+    assert message in " ".join(result.stdout.split())
+
+
 def test_a_certificate_source_is_required(tmp_path):
     """Neither the operator's PEM nor a CA to sign with: refused, naming both variables."""
     secrets = {k: v for k, v in SECRETS.items() if k != "haproxy_tls_ca_dir"}

@@ -55,9 +55,8 @@ def _inventory(tmp_path: Path, group_vars_all: dict | None = None) -> Path:
         "etcd": hosts({"db1": 21, "db2": 22, "mon1": 61}),
         "monitoring": hosts({"mon1": 61}),
     }
-    playbook.local_inventory(
-        inventory / "hosts.yml", groups, {"horilla_vip": "192.0.2.100", "haproxy_stats_user": "stats"}
-    )
+    wiring = {"horilla_vip": "192.0.2.100", "horilla_internal_vip": "192.0.2.99", "haproxy_stats_user": "stats"}
+    playbook.local_inventory(inventory / "hosts.yml", groups, wiring)
     if group_vars_all:
         (inventory / "group_vars" / "all" / "site.yml").write_text(yaml.safe_dump(group_vars_all))
     return inventory
@@ -104,7 +103,7 @@ def resolve(tmp_path):
 
 def test_the_groups_wire_the_tiers(tmp_path, resolve):
     wired = resolve(_inventory(tmp_path))
-    assert wired["horilla_database_host"] == "192.0.2.100"  # HAProxy on the VIP
+    assert wired["horilla_database_host"] == "192.0.2.99"  # HAProxy on the internal VIP, not the public one
     assert int(wired["horilla_database_port"]) == 5000
     sentinels = ["192.0.2.41:26379", "192.0.2.42:26379", "192.0.2.61:26379"]
     assert wired["horilla_redis_sentinels"] == sentinels

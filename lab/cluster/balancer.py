@@ -14,6 +14,11 @@ def vip() -> str:
     return testing.lab().vars["vip"]
 
 
+def internal_vip() -> str:
+    """Where the app reaches Postgres through HAProxy (:5000, :5001): private, with the VIP."""
+    return testing.lab().vars["internal_vip"]
+
+
 def lbs() -> list[str]:
     return testing.names("loadbalancers")
 
@@ -53,12 +58,13 @@ def all_up(lb: str) -> bool:
     return len(states) == len(app_nodes()) and all(s.startswith("UP") for s in states.values())
 
 
-def vip_holders() -> list[str]:
+def vip_holders(address: str | None = None) -> list[str]:
+    """The load balancers holding the VIP (or `address`, e.g. the internal VIP)."""
     holders = []
     for lb in lbs():
         # A killed container answers nothing (docker exec fails): not a holder.
         out = testing.host(lb).run("ip -4 -o addr show").stdout
-        if f" {vip()}/" in out:
+        if f" {address or vip()}/" in out:
             holders.append(lb)
     return holders
 

@@ -78,15 +78,14 @@ def psql(name: str, sql: str) -> str:
 
 
 def connect(port: int = PRIMARY_PORT, host: str | None = None, **kwargs):
-    return psycopg2.connect(
-        host=host or balancer(),
-        port=port,
-        dbname=DATABASE,
-        user=APP_USER,
-        password=testing.secret("postgresql_app_password"),
-        connect_timeout=3,
-        **kwargs,
-    )
+    """The app's database as the app's user through HAProxy (a first load balancer's :5000)."""
+    settings = {
+        "dbname": DATABASE,
+        "user": APP_USER,
+        "password": testing.secret("postgresql_app_password"),
+        "connect_timeout": 3,
+    }
+    return psycopg2.connect(host=host or balancer(), port=port, **(settings | kwargs))
 
 
 def query(sql: str, params: tuple = (), port: int = PRIMARY_PORT) -> list[tuple]:

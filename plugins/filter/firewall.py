@@ -222,11 +222,17 @@ def firewall_accepts(
 
 
 def address_problems(
-    host: str, hostvars: Mapping, hosts: Iterable[str], public_allowed: Iterable[str] = (), vip: str = ""
+    host: str,
+    hostvars: Mapping,
+    hosts: Iterable[str],
+    public_allowed: Iterable[str] = (),
+    vip: str = "",
+    internal_vip: str = "",
 ) -> list[str]:
-    """What is wrong with `host`'s internal_address (and the VIP), one message each:
+    """What is wrong with `host`'s internal_address (and the VIPs), one message each:
     not an address; public without being listed in `public_allowed`
-    (firewall_public_internal_addresses); shared with another host; the VIP."""
+    (firewall_public_internal_addresses); shared with another host; a VIP that is a
+    host's address; an internal VIP that is public or the same as the public VIP."""
     address = hostvars[host].get("internal_address")
     try:
         mine = ipaddress.ip_address(str(address))
@@ -252,6 +258,29 @@ def address_problems(
                 problems.append(
                     f"horilla_vip (host {host}) is {vip}, this host's own internal_address: the VIP belongs to no host"
                 )
+    if internal_vip:
+        problems += _internal_vip_problems(host, mine, str(vip), str(internal_vip), public_allowed)
+    return problems
+
+
+def _internal_vip_problems(
+    host: str, mine: ipaddress._BaseAddress, vip: str, internal_vip: str, public_allowed: Iterable[str]
+) -> list[str]:
+    """The app tier's way to Postgres: private, no host's address, not the public VIP."""
+    name = f"horilla_internal_vip (host {host})"
+    try:
+        address = ipaddress.ip_address(internal_vip)
+    except ValueError:
+        return [f"{name} is {internal_vip!r}, not an IP address"]
+    problems = []
+    if not address.is_private and internal_vip not in {str(a) for a in public_allowed}:
+        problems.append(f"{name} is {internal_vip}, a public address: the database listeners bind there")
+    if address == mine:
+        problems.append(f"{name} is {internal_vip}, this host's own internal_address: the VIP belongs to no host")
+    if internal_vip == vip:
+        problems.append(
+            f"{name} is {internal_vip}, the same as horilla_vip: the database listeners must not be on the public VIP"
+        )
     return problems
 
 

@@ -56,7 +56,12 @@ NEEDS: dict[str, list[tuple[str, list[int]]]] = {
     ],
     "backup": [("postgres", [5432, 8008, 8432])],  # pgBackRest's TLS server, pg_dump from a replica
 }
-VIP_NEEDS = {"all": [80, 443], "app": [5000, 5001], "monitoring": [5000, 5001]}
+# Through the VIPs: users reach Horilla on the public VIP; the app (and monitoring's
+# probes) reach Postgres through HAProxy on the internal VIP, never on the public one.
+VIP_NEEDS = {
+    "vip": {"all": [80, 443]},
+    "internal-vip": {"app": [5000, 5001], "monitoring": [5000, 5001]},
+}
 VIP_PORTS = [80, 443, 5000, 5001, 8404]
 
 
@@ -83,8 +88,9 @@ def site() -> dict:
     }
     return {
         "hosts": hosts,
-        "vip": balancer.vip(),
-        "names": {v["address"]: n for n, v in hosts.items()} | {balancer.vip(): "vip"},
+        "vips": {balancer.vip(): "vip", balancer.internal_vip(): "internal-vip"},
+        "names": {v["address"]: n for n, v in hosts.items()}
+        | {balancer.vip(): "vip", balancer.internal_vip(): "internal-vip"},
     }
 
 
@@ -105,7 +111,8 @@ def save(**section) -> None:
 
 def test_an_outsider_reaches_only_horilla_on_the_vip(site):
     targets = {h["address"]: scan.ports(OUTSIDER_RANGES) for h in site["hosts"].values()}
-    targets[site["vip"]] = scan.ports(OUTSIDER_RANGES)
+    for vip in site["vips"]:
+        targets[vip] = scan.ports(OUTSIDER_RANGES)
     with scan.outsider() as outsider:
         started = time.monotonic()
         answered = scan.scan(outsider, targets)
@@ -147,18 +154,19 @@ GROUPS_SCANNED = {
 def test_each_group_reaches_exactly_what_it_needs(site, group):
     source = GROUPS_SCANNED[group]
     targets = {h["address"]: h["ports"] for name, h in site["hosts"].items() if name != source and h["ports"]}
-    if group != "loadbalancers":  # the VIP is a load balancer's own address
-        targets[site["vip"]] = VIP_PORTS
+    if group != "loadbalancers":  # the VIPs are a load balancer's own addresses
+        targets |= dict.fromkeys(site["vips"], VIP_PORTS)
     answered = named(site, scan.scan(testing.lab().host(source).container, targets))
     tried = named(site, {f"{a}:{p}" for a, ports in targets.items() for p in ports})
     groups = site["hosts"][source]["groups"]
-    vip_needs = {p for g in groups for p in VIP_NEEDS.get(g, [])}
-    want = [
-        t
-        for t in tried
-        if (t.startswith("vip:") and int(t.split(":")[1]) in vip_needs)
-        or (not t.startswith("vip:") and expected(site, source, t.split(":")[0], int(t.split(":")[1])))
-    ]
+
+    def wanted(target: str) -> bool:
+        name, port = target.split(":")[0], int(target.split(":")[1])
+        if name in VIP_NEEDS:
+            return any(port in VIP_NEEDS[name].get(g, []) for g in groups)
+        return expected(site, source, name, port)
+
+    want = [t for t in tried if wanted(t)]
     current = json.loads(REPORT.read_text()).get("groups", {}) if REPORT.exists() else {}
     refused = sorted(set(tried) - set(answered), key=tried.index)
     save(groups={**current, group: {"from": source, "reached": answered, "refused": refused}})

@@ -67,7 +67,7 @@ def test_the_app_reaches_postgres_only_through_haproxy():
     # The address each app node is given is the VIP's primary listener.
     for node in testing.names("app"):
         env = testing.host(node).check_output("grep -h '^DATABASE_URL=' /etc/horilla/horilla.env")
-        assert f"@{testing.lab().vars['vip']}:5000/" in env, node
+        assert f"@{testing.lab().vars['internal_vip']}:5000/" in env, node
 
 
 def test_the_app_finds_redis_through_the_sentinels():
@@ -96,13 +96,23 @@ def test_prometheus_scrapes_every_target_and_each_is_up():
     active = monitoring.prom("/api/v1/targets", state="active")["activeTargets"]
     jobs = {(t["labels"]["job"], t["labels"]["instance"]) for t in active}
     assert monitoring.expected_targets() <= jobs
-    # The probes through the VIP, as users reach the site (HTTPS) and as the app
-    # reaches Postgres (:5000, :5001); their job label is that of the other probes.
-    vip_probes = {(t["labels"]["job"], t["labels"].get("service")) for t in active if t["labels"]["instance"] == "vip"}
+    # The probes through the VIPs, as users reach the site (HTTPS on the public VIP) and
+    # as the app reaches Postgres (:5000, :5001 on the internal VIP); their job label is
+    # that of the other probes.
+    vip_probes = {
+        (
+            t["labels"]["job"],
+            t["labels"].get("service"),
+            t["labels"]["target"].split("://")[-1].split("/")[0].split(":")[0],
+        )
+        for t in active
+        if t["labels"]["instance"] == "vip"
+    }
+    public, internal = testing.lab().vars["vip"], testing.lab().vars["internal_vip"]
     assert vip_probes >= {
-        ("blackbox_http", "horilla"),
-        ("blackbox_tcp", "postgres-primary"),
-        ("blackbox_tcp", "postgres-replicas"),
+        ("blackbox_http", "horilla", public),
+        ("blackbox_tcp", "postgres-primary", internal),
+        ("blackbox_tcp", "postgres-replicas", internal),
     }, vip_probes
     assert monitoring.targets_down() == []
     # Up is not enough for a probe: each must succeed (TLS through the VIP included).

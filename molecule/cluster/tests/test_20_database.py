@@ -131,6 +131,21 @@ def test_pg_hba_refuses_hosts_outside_the_client_groups():
         cluster.connect(port=5432, host=testing.address(cluster.leader())).close()
 
 
+@pytest.mark.parametrize(
+    ("user", "database", "secret"),
+    [
+        ("postgres", "horilla", "postgresql_superuser_password"),
+        ("postgres", "postgres", "postgresql_superuser_password"),
+        ("horilla", "postgres", "postgresql_app_password"),
+    ],
+)
+def test_only_the_app_user_and_database_pass_the_load_balancers(user, database, secret):
+    """HAProxy forwards from the load balancers' addresses: there, pg_hba admits the app's
+    user to the app's database and nobody else, the superuser with its right password included."""
+    with pytest.raises(psycopg2.OperationalError, match=rf'no pg_hba\.conf entry for host "[0-9.]+", user "{user}"'):
+        cluster.connect(user=user, dbname=database, password=testing.secret(secret)).close()
+
+
 def test_patroni_write_endpoints_need_authentication(host):
     code = host.check_output(
         f"curl -s -o /dev/null -w '%{{http_code}}' -X POST http://{testing.address(me(host))}:8008/restart"

@@ -55,6 +55,11 @@ def test_listeners_are_the_internal_address_and_the_vip_only(host):
     assert host.socket(f"tcp://{address}:8404").is_listening
     assert not host.socket(f"tcp://{lb.vip()}:8404").is_listening
     assert not host.socket("tcp://0.0.0.0:8404").is_listening
+    # The database: on the private network only (the internal VIP), never the public VIP.
+    for port in (5000, 5001):
+        assert host.socket(f"tcp://{lb.internal_vip()}:{port}").is_listening, port
+        assert not host.socket(f"tcp://{lb.vip()}:{port}").is_listening, port
+        assert not host.socket(f"tcp://{lb.internal_vip()}:{80 if port == 5000 else 443}").is_listening
 
 
 def test_every_app_node_is_up(host):
@@ -117,6 +122,8 @@ def test_runtime_api_answers_root(host):
 
 def test_vip_is_on_exactly_one_load_balancer():
     assert len(lb.vip_holders()) == 1
+    # The internal VIP moves with it (one VRRP instance).
+    assert lb.vip_holders(lb.internal_vip()) == lb.vip_holders()
 
 
 def test_plain_http_redirects_to_https():
@@ -230,6 +237,7 @@ def test_stopping_haproxy_gives_the_vip_up():
     try:
         new = testing.wait_for(lambda: [h for h in lb.vip_holders() if h != holder], 10, "the VIP on the peer", 0.2)
         assert lb.vip_holders() == new
+        assert lb.vip_holders(lb.internal_vip()) == new, "the internal VIP moves with the VIP"
         testing.wait_for(
             lambda: requests.get(lb.https("/login/"), timeout=2, verify=lb.ca_file()).status_code == 200,
             10,
