@@ -86,12 +86,8 @@ def site() -> dict:
         h.name: {"address": h.address, "groups": {*h.groups, "all"}, "ports": listening(h.name)}
         for h in lab.hosts.values()
     }
-    return {
-        "hosts": hosts,
-        "vips": {balancer.vip(): "vip", balancer.internal_vip(): "internal-vip"},
-        "names": {v["address"]: n for n, v in hosts.items()}
-        | {balancer.vip(): "vip", balancer.internal_vip(): "internal-vip"},
-    }
+    vips = {balancer.vip(): "vip", balancer.internal_vip(): "internal-vip"}
+    return {"hosts": hosts, "vips": vips, "names": {v["address"]: n for n, v in hosts.items()} | vips}
 
 
 def named(site: dict, answered: set[str]) -> list[str]:
