@@ -16,6 +16,13 @@ inventory/production.example, and what private-key modules register; a name patt
 
 A few templates are rendered through real Ansible with marker values, to prove the
 secrets the analysis follows do reach the files it guards.
+
+The same analysis keeps secrets off command lines and out of environments: a command's
+argv is world-readable in /proc on the target, and `environment:` values are shown by
+`-vvv` and inherited by every child process. A task (or block, or play) whose
+`environment:` can reach a secret fails, and so does a command, shell, raw, script or
+expect task whose command line (`argv`, `cmd`, the free-form text) can. Such a command
+takes the secret on stdin (the module's `stdin:`, under `no_log`) or from a file.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ NOT_WRITTEN = {
 }
 # Controller files copied with `src` whose content is secret (a private key).
 SECRET_SOURCES = {"haproxy_tls_pem_file"}
+# Modules that start a process on a command line (argv visible to every local user).
+COMMANDS = {"command", "shell", "raw", "script", "expect"}
+# Their arguments that end up on the command line (the free form is the module's value).
+COMMAND_ARGS = ("argv", "cmd", "command", "_raw_params")
 
 
 class _AnyName(dict):
@@ -78,7 +89,7 @@ def load(path: Path):
 
 
 def task_files() -> list[Path]:
-    files = sorted(ROLES_DIR.glob("*/tasks/*.yml"))
+    files = sorted(ROLES_DIR.glob("*/tasks/*.yml")) + sorted(ROLES_DIR.glob("*/handlers/*.yml"))
     files += sorted((PROJECT_DIR / "playbooks").rglob("*.yml"))
     files += sorted((PROJECT_DIR / "lab").glob("*.yml"))
     return files
@@ -291,6 +302,57 @@ def secret_writers():
     return out
 
 
+def command_line(task: dict) -> list[str] | None:
+    """The texts of a command task that reach its command line, or None for another module."""
+    for key, args in task.items():
+        short = key.rsplit(".", 1)[-1]
+        if short not in COMMANDS or key not in (short, f"ansible.builtin.{short}", f"ansible.legacy.{short}"):
+            continue
+        texts = [] if isinstance(args, dict) else list(strings_in(args))
+        for extra in (args, task.get("args")):
+            if isinstance(extra, dict):
+                texts += [text for arg in COMMAND_ARGS for text in strings_in(extra.get(arg, ""))]
+        return texts
+    return None
+
+
+def item_refs(task: dict, refs: set[str]) -> set[str]:
+    """A loop's item stands for the loop's values: what the loop expression references."""
+    loop_var = (task.get("loop_control") or {}).get("loop_var", "item")
+    if loop_var not in refs:
+        return set()
+    found: set[str] = set()
+    for key in ("loop", "with_items", "with_dict", "with_list"):
+        for text in strings_in(task.get(key, [])):
+            found |= references(text)
+    return found
+
+
+def exposures():
+    """(id, where, reachable secrets) of every task, block or play whose environment or
+    command line references a secret."""
+    found = []
+    for path in task_files():
+        rel = path.relative_to(PROJECT_DIR)
+        data = load(path)
+        plays = [p for p in data if isinstance(p, dict) and "hosts" in p] if isinstance(data, list) else []
+        for play in plays:
+            refs = {r for text in strings_in(play.get("environment", {})) for r in references(text)}
+            if leaked := reachable_secrets(refs):
+                found.append((f"{rel}: play {play.get('name')}", "environment", leaked))
+        for task, _ in tasks_of(path):
+            ident = f"{rel}: {task.get('name')}"
+            places = {"environment": list(strings_in(task.get("environment", {})))}
+            line = command_line(task)
+            if line is not None:
+                places["command line"] = line
+            for where, texts in places.items():
+                refs = {r for text in texts for r in references(text)}
+                if leaked := reachable_secrets(refs | item_refs(task, refs)):
+                    found.append((ident, where, leaked))
+    return found
+
+
 def test_the_secrets_are_found():
     """The declarations are read (an empty list would make the main test vacuous), and
     the name pattern flags no variable that only points at a secret's file."""
@@ -331,6 +393,34 @@ def test_a_task_writing_a_secret_sets_diff_false(ident, task, leaked):
     assert task.get("diff") is False, (
         f"{ident} writes {sorted(leaked)}: set `diff: false` on it, or --diff prints the secret"
     )
+
+
+def test_no_secret_on_a_command_line_or_in_an_environment():
+    found = [f"{ident}: its {where} can reach {sorted(leaked)}" for ident, where, leaked in exposures()]
+    assert not found, (
+        "pass these secrets on stdin (the module's `stdin:`, with `no_log: true`) or in a root-only file:\n"
+        + "\n".join(found)
+    )
+
+
+def test_the_command_line_analysis_is_not_vacuous():
+    """Command tasks are found, their argv and free form are read, and a loop item
+    stands for the loop's values."""
+    task = {
+        "ansible.builtin.command": {"argv": ["redis-cli", "CONFIG", "SET", "requirepass", "{{ item }}"]},
+        "loop": "{{ [redis_password] }}",
+    }
+    line = command_line(task)
+    assert line is not None
+    refs = {r for text in line for r in references(text)}
+    assert reachable_secrets(refs | item_refs(task, refs)) == {"redis_password"}
+    shell = {"ansible.builtin.shell": "PGPASSWORD={{ postgresql_superuser_password }} psql -c 'select 1'"}
+    assert reachable_secrets({r for text in command_line(shell) for r in references(text)}) == {
+        "postgresql_superuser_password"
+    }
+    assert command_line({"ansible.builtin.template": {"src": "x.j2"}}) is None
+    commands = [task for path in task_files() for task, _ in tasks_of(path) if command_line(task) is not None]
+    assert len(commands) > 50, len(commands)
 
 
 # Rendered through real Ansible: the marker of a secret reaches the file its task guards.
