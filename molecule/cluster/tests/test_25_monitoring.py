@@ -24,6 +24,7 @@ testinfra_hosts = testing.hosts("monitoring")
 
 RULES_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules"
 TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
+TIER_RULES = [PROJECT_DIR / "roles" / "elasticsearch_exporter" / "files" / "elasticsearch.rules.yml"]
 
 
 def mon() -> str:
@@ -68,9 +69,10 @@ def test_every_target_is_scraped_and_up(host, targets_up):
 
 
 def test_rules_are_loaded_and_evaluate_cleanly(host, targets_up):
+    # The project's rules and the tiers' (the prometheus role's prometheus_tier_rules).
     shipped = {
         rule.get("alert") or rule.get("record")
-        for path in RULES_DIR.glob("*.yml")
+        for path in [*RULES_DIR.glob("*.yml"), *TIER_RULES]
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     }
