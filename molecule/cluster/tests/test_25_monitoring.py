@@ -190,6 +190,23 @@ def test_status_cli_matches_prometheus(host, targets_up):
     assert state["postgres_leader"] == [postgres.leader()]
 
 
+def test_an_operator_in_the_group_runs_the_status_without_root(host):
+    """A member of horilla-ops reads the settings and gets the live table; anyone else is
+    told why, instead of a silent fall-back to localhost:9090."""
+    host.run_expect([0], "id ops-operator || useradd --no-create-home --groups horilla-ops ops-operator")
+    host.run_expect([0], "id ops-outsider || useradd --no-create-home ops-outsider")
+    try:
+        member = host.run("runuser -u ops-operator -- horilla-monitor --status --json")
+        assert member.rc in (0, 1), member.stderr
+        assert json.loads(member.stdout)["postgres_leader"] == [postgres.leader()]
+        outsider = host.run("runuser -u ops-outsider -- horilla-monitor --status")
+        assert outsider.rc == 2
+        assert "cannot read /etc/horilla-ops/monitoring.env" in outsider.stderr
+        assert "group horilla-ops" in outsider.stderr
+    finally:
+        host.run("userdel ops-operator; userdel ops-outsider")
+
+
 def test_daemon_keeps_the_state_file_fresh(host):
     assert host.service("horilla-monitor").is_running
     state_file = "/var/lib/horilla-ops/monitor-state.json"
