@@ -47,3 +47,46 @@ def test_env_file_parsing(tmp_path: Path):
     path = tmp_path / "f"
     path.write_text('A=1\n  B = "two" \nnot a line\n#C=3\n')
     assert read_env_file(path) == {"A": "1", "B": "two"}
+
+
+def test_an_unreadable_settings_file_is_an_error_naming_the_group(tmp_path: Path, monkeypatch):
+    """Falling back to the defaults (localhost:9090) would describe the wrong cluster."""
+    settings_file = tmp_path / "monitoring.env"
+    settings_file.write_text("HORILLA_PROMETHEUS_URL=http://mon1:9090\n")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(SettingsError, match=r"cannot read .*monitoring.env.*group horilla-ops"):
+        Settings.load(environ={}, settings_file=settings_file)
+
+
+@pytest.mark.parametrize(
+    ("module", "prog", "argv"),
+    [
+        ("status", "horilla-monitor", ["--status"]),
+        ("sla_report", "horilla-sla-report", []),
+        ("test_alerts", "horilla-test-alerts", []),
+    ],
+)
+def test_the_commands_say_why_they_cannot_read_their_settings(module, prog, argv, monkeypatch, capsys):
+    import importlib
+
+    cli = importlib.import_module(f"horilla_ops.monitoring.{module}")
+
+    def refuse(*args, **kwargs):
+        raise SettingsError("cannot read /etc/horilla-ops/monitoring.env: run as root, or ...")
+
+    monkeypatch.setattr(cli.Settings, "load", refuse)
+    assert cli.main(argv) == 2
+    assert f"{prog}: cannot read /etc/horilla-ops/monitoring.env" in capsys.readouterr().err
+
+
+def test_the_role_creates_the_group_the_commands_name():
+    import yaml
+
+    from horilla_ops.envfile import OPERATORS_GROUP
+
+    role_vars = Path(__file__).resolve().parents[2] / "roles" / "ops_cli" / "vars" / "main.yml"
+    assert yaml.safe_load(role_vars.read_text())["_ops_cli_group"] == OPERATORS_GROUP

@@ -24,6 +24,7 @@ testinfra_hosts = testing.hosts("monitoring")
 
 RULES_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules"
 TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
+TIER_RULES = [PROJECT_DIR / "roles" / "elasticsearch_exporter" / "files" / "elasticsearch.rules.yml"]
 
 
 def mon() -> str:
@@ -68,9 +69,10 @@ def test_every_target_is_scraped_and_up(host, targets_up):
 
 
 def test_rules_are_loaded_and_evaluate_cleanly(host, targets_up):
+    # The project's rules and the tiers' (the prometheus role's prometheus_tier_rules).
     shipped = {
         rule.get("alert") or rule.get("record")
-        for path in RULES_DIR.glob("*.yml")
+        for path in [*RULES_DIR.glob("*.yml"), *TIER_RULES]
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     }
@@ -186,6 +188,23 @@ def test_status_cli_matches_prometheus(host, targets_up):
     availability = prom("/api/v1/query", query="avg_over_time(horilla:service_up:probe[30d])")["result"]
     assert state["sla"]["availability_percent"] == pytest.approx(100 * float(availability[0]["value"][1]), abs=0.01)
     assert state["postgres_leader"] == [postgres.leader()]
+
+
+def test_an_operator_in_the_group_runs_the_status_without_root(host):
+    """A member of horilla-ops reads the settings and gets the live table; anyone else is
+    told why, instead of a silent fall-back to localhost:9090."""
+    host.run_expect([0], "id ops-operator || useradd --no-create-home --groups horilla-ops ops-operator")
+    host.run_expect([0], "id ops-outsider || useradd --no-create-home ops-outsider")
+    try:
+        member = host.run("runuser -u ops-operator -- horilla-monitor --status --json")
+        assert member.rc in (0, 1), member.stderr
+        assert json.loads(member.stdout)["postgres_leader"] == [postgres.leader()]
+        outsider = host.run("runuser -u ops-outsider -- horilla-monitor --status")
+        assert outsider.rc == 2
+        assert "cannot read /etc/horilla-ops/monitoring.env" in outsider.stderr
+        assert "group horilla-ops" in outsider.stderr
+    finally:
+        host.run("userdel ops-operator; userdel ops-outsider")
 
 
 def test_daemon_keeps_the_state_file_fresh(host):

@@ -23,7 +23,12 @@ from pathlib import Path
 
 from horilla_ops.monitoring.charts import line_chart
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
-from horilla_ops.monitoring.settings import AVAILABILITY_OBJECTIVE, LATENCY_P95_OBJECTIVE_SECONDS, Settings
+from horilla_ops.monitoring.settings import (
+    AVAILABILITY_OBJECTIVE,
+    LATENCY_P95_OBJECTIVE_SECONDS,
+    Settings,
+    SettingsError,
+)
 from horilla_ops.monitoring.sla import SlaReport, compute
 
 
@@ -207,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     if end <= start:
         parser.error("the period must end after it starts (and start in the past)")
 
-    settings = Settings.load()
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"horilla-sla-report: {exc}", file=sys.stderr)
+        return 2
     prom = Prometheus(args.prometheus_url or settings.prometheus_url)
     try:
         report = compute(prom, start.timestamp(), end.timestamp())

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from horilla_ops.monitoring.settings import Settings
+from horilla_ops.monitoring.settings import Settings, SettingsError
 
 SEVERITIES = ("critical", "warning", "info")
 # Alertmanager's receiver keys and the channel names the report uses.
@@ -198,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolve", action="store_true", help="resolve the test alerts afterwards")
     args = parser.parse_args(argv)
 
-    settings = Settings.load()
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"horilla-test-alerts: {exc}", file=sys.stderr)
+        return 2
     am = Alertmanager(args.alertmanager_url or settings.alertmanager_url)
     try:
         results, run = run_test(am, args.timeout, args.resolve)
