@@ -236,14 +236,14 @@ def drills_table() -> str:
             f"{_s(backup['playbook_seconds'])}; every row up to T back, none after; files identical: "
             f"{backup['files_identical']} |"
         )
-    by_id = _event("backup", "restore_backup_id_database_only")
+    by_id = _event("backup-scopes", "restore_backup_id_database_only")
     if by_id:
         rows.append(
             f"| restore of the database alone to one backup by its id (`restore_scope=database`) | "
             f"{_s(by_id['playbook_seconds'])}; rows: {by_id['rows_after_restore']} (none after the backup); "
             f"files untouched: {by_id['files_untouched']} |"
         )
-    files_only = _event("backup", "restore_files_only")
+    files_only = _event("backup-scopes", "restore_files_only")
     if files_only:
         rows.append(
             f"| restore of the files alone to a point in time (`restore_scope=files`) | "

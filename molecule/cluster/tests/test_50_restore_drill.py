@@ -1,5 +1,4 @@
-"""Disaster-recovery drills: the cluster and the app's files to a point in time T, then the
-database alone to one backup (by its id), then the files alone.
+"""Disaster-recovery drill: restore the cluster to a point in time T and the app's files.
 
 Load rows, take a full backup, back up the app's files, write rows "before" T, note T,
 write rows "after" T, damage the files; then run playbooks/restore.yml to T exactly as
@@ -9,8 +8,9 @@ has its leader and replica again, and the files are byte-identical to the backup
 The routine run loads a small data set (BACKUP_DRILL_MB, default 24); `make
 drill-backup` runs this same drill with 1 GiB and writes reports/drills/backup-1gb.json.
 Runs last (file name): it replaces the database cluster of the whole site, with the app
-stopped while it does (the playbook stops and starts the app's writers). Each restore is
-one event of reports/drills/backup.json.
+stopped while it does (the playbook stops and starts the app's writers). The other
+scopes (one backup by its id, the database alone, the files alone) are drilled by
+test_55_restore_scopes.py.
 """
 
 from __future__ import annotations
@@ -38,13 +38,10 @@ def _timed(fn):
     return time.monotonic() - started, value
 
 
-# The drills' steps, in order; each test adds its own and rewrites the report.
-figures: dict = {}
-
-
 def test_restore_to_a_point_in_time():
     postgres.wait_healthy()
     app = lab.app_host()
+    figures: dict = {}
 
     # 1. Data set: random hex (compresses about as badly as real data).
     lab.sql("CREATE TABLE drill_rows (id bigserial PRIMARY KEY, phase text NOT NULL, payload text NOT NULL)")
@@ -122,75 +119,6 @@ def test_restore_to_a_point_in_time():
     assert "after" not in counts, "rows committed after T came back"
     assert after_files == before_files, "restored files differ from the backup"
     assert restore_s < RESTORE_CEILING, f"restore took {restore_s:.0f} s (ceiling {RESTORE_CEILING:.0f} s)"
-
-
-def test_restore_one_backup_of_the_database_only():
-    """restore_scope=database with restore_backup_id: the database as that backup left it
-    (nothing after it); the app's files are not touched."""
-    postgres.wait_healthy()
-    app = lab.app_host()
-    lab.sql("CREATE TABLE drill_by_id (phase text NOT NULL)")
-    lab.sql("INSERT INTO drill_by_id VALUES ('in-backup')")
-    out = lab.sh(lab.backup_host(), "horilla-backup --job pgbackrest --type full").stdout
-    label = out.split("pgBackRest full backup ")[1].split()[0]
-    lab.sql("INSERT INTO drill_by_id VALUES ('after-backup')")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
-    # A file written after the backup: a database-only restore leaves it alone.
-    lab.sh(app, f"mkdir -p {MEDIA} && echo kept > {MEDIA}/after-backup.txt")
-
-    restore_s = lab.restore(restore_confirm=True, restore_scope="database", restore_backup_id=label)
-    rejoin_s, _ = _timed(lambda: postgres.wait_healthy(180))
-    phases = lab.sql("SELECT string_agg(phase, ',' ORDER BY phase) FROM drill_by_id")
-    kept = lab.sh(app, f"cat {MEDIA}/after-backup.txt").stdout.strip()
-    figures["restore_backup_id_database_only"] = {
-        "backup_id": label,
-        "playbook_seconds": round(restore_s, 1),
-        "until_cluster_healthy_seconds": round(restore_s + rejoin_s, 1),
-        "rows_after_restore": phases,
-        "files_untouched": kept == "kept",
-    }
-    lab.sql("INSERT INTO drill_by_id VALUES ('post-restore')")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
-    _report(figures)
-    assert phases == "in-backup", f"expected only the backup's row, got {phases}"
-    assert kept == "kept", "a database-only restore touched the app's files"
-    assert restore_s < RESTORE_CEILING
-
-
-def test_restore_the_files_only():
-    """restore_scope=files to a time: the app's files as they were; the database keeps
-    every write, and Patroni is not touched."""
-    postgres.wait_healthy()
-    app = lab.app_host()
-    lab.sh(app, f"mkdir -p {MEDIA}/files-only && head -c 65536 /dev/urandom > {MEDIA}/files-only/a.bin")
-    before = lab.sh(app, f"sha256sum {MEDIA}/files-only/a.bin").stdout
-    lab.sh(app, "horilla-backup --job files")
-    target = lab.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-    lab.sh(app, f"head -c 100 /dev/zero > {MEDIA}/files-only/a.bin")
-    lab.sql("CREATE TABLE drill_files_only AS SELECT 'after-target' AS phase")
-    leader = lab.leader()
-    timeline = lab.sql("SELECT timeline_id FROM pg_control_checkpoint()")
-
-    restore_s = lab.restore(
-        restore_confirm=True,
-        restore_scope="files",
-        restore_target_time=target,
-        restore_files_include=[f"{MEDIA}/files-only"],
-        restore_files_group=app,
-    )
-    after = lab.sh(app, f"sha256sum {MEDIA}/files-only/a.bin").stdout
-    figures["restore_files_only"] = {
-        "target_time": target,
-        "playbook_seconds": round(restore_s, 1),
-        "files_identical": after == before,
-        "database_untouched": lab.sql("SELECT phase FROM drill_files_only") == "after-target",
-    }
-    _report(figures)
-    assert after == before, "the restored file differs from its snapshot"
-    assert figures["restore_files_only"]["database_untouched"], "a files-only restore changed the database"
-    assert lab.leader() == leader
-    assert lab.sql("SELECT timeline_id FROM pg_control_checkpoint()") == timeline
-    assert restore_s < RESTORE_CEILING
 
 
 def _report(figures: dict) -> None:
