@@ -236,6 +236,20 @@ def drills_table() -> str:
             f"{_s(backup['playbook_seconds'])}; every row up to T back, none after; files identical: "
             f"{backup['files_identical']} |"
         )
+    by_id = _event("backup-scopes", "restore_backup_id_database_only")
+    if by_id:
+        rows.append(
+            f"| restore of the database alone to one backup by its id (`restore_scope=database`) | "
+            f"{_s(by_id['playbook_seconds'])}; rows: {by_id['rows_after_restore']} (none after the backup); "
+            f"files untouched: {by_id['files_untouched']} |"
+        )
+    files_only = _event("backup-scopes", "restore_files_only")
+    if files_only:
+        rows.append(
+            f"| restore of the files alone to a point in time (`restore_scope=files`) | "
+            f"{_s(files_only['playbook_seconds'])}; files identical: {files_only['files_identical']}; "
+            f"database untouched: {files_only['database_untouched']} |"
+        )
     after = _event("converge-after-drill", "site_converge")
     if after:
         rows.append(

@@ -200,3 +200,71 @@ def test_backup_refuses_a_job_of_another_host(monkeypatch, tmp_path, capsys):
     _settings_env(monkeypatch, tmp_path, JOBS="files", TEXTFILE_DIR=str(tmp_path))
     assert cli.backup_main(["--job", "pgbackrest"]) == 2
     assert "not one of this host's jobs" in capsys.readouterr().err
+
+
+# The catalog of PGBACKREST_INFO + RESTIC_SNAPSHOTS: a full backup ending 2026-11-24 01:01:05,
+# a diff ending 2026-11-25 01:00:10; app1's files at 2026-11-24 02:00 and 2026-11-25 02:00.
+CATALOG = catalog.from_pgbackrest(PGBACKREST_INFO) + catalog.from_restic(RESTIC_SNAPSHOTS)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def _check(**kwargs):
+    options = {"database": True, "files_hosts": (), "backup_id": None, "target_time": None, "now": NOW}
+    return restore.check_target(CATALOG, **(options | kwargs))
+
+
+def test_check_target_says_what_a_restore_would_use():
+    assert _check() == [
+        "database: backup 20261124-010000F_20261125-010000D, then every archived WAL (the newest state)"
+    ]
+    at = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert _check(target_time=at, files_hosts=("app1",)) == [
+        "database: backup 20261124-010000F, then WAL up to 2026-11-24 12:00:00+00:00",
+        "files of app1: restic snapshot a1b2c3d4 (2026-11-24 02:00:03 UTC)",
+    ]
+    # A backup id without a time: the files at or before that backup's end.
+    assert _check(backup_id="20261124-010000F_20261125-010000D", files_hosts=("app1",))[1:] == [
+        "files of app1: restic snapshot a1b2c3d4 (2026-11-24 02:00:03 UTC)"
+    ]
+    assert _check(database=False, files_hosts=("app1",)) == [
+        "files of app1: restic snapshot ffeeddcc (2026-11-25 02:00:03 UTC)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backup_id": "20261101-010000F"}, "20261101-010000F does not exist .*20261124-010000F"),
+        ({"target_time": datetime(2026, 11, 27, tzinfo=UTC)}, "in the future"),
+        ({"target_time": datetime(2026, 11, 24, 1, 0, tzinfo=UTC)}, "no pgBackRest backup ended before"),
+        (
+            {"backup_id": "20261124-010000F_20261125-010000D", "target_time": datetime(2026, 11, 24, 12, tzinfo=UTC)},
+            "ended at 2026-11-25 01:00:10 UTC, after the target",
+        ),
+        ({"files_hosts": ("app2",)}, "no file snapshot of app2 .restic holds 0"),
+        (
+            {"database": False, "files_hosts": ("app1",), "target_time": datetime(2026, 11, 24, 1, tzinfo=UTC)},
+            "no file snapshot of app1 at or before 2026-11-24 01:00:00",
+        ),
+    ],
+)
+def test_check_target_names_what_is_missing(kwargs, message):
+    with pytest.raises(ToolError, match=message):
+        _check(**kwargs)
+
+
+def test_check_target_of_an_empty_repository():
+    with pytest.raises(ToolError, match="holds no backup"):
+        restore.check_target([], database=True, files_hosts=(), backup_id=None, target_time=None, now=NOW)
+
+
+def test_restore_check_changes_nothing_and_fails_on_a_missing_target(monkeypatch, tmp_path, capsys):
+    _settings_env(monkeypatch, tmp_path, JOBS="pgbackrest", RESTIC_REPOSITORY="/nonexistent")
+    monkeypatch.setattr(cli, "list_backups", lambda settings: CATALOG)
+    monkeypatch.setattr(restore, "restore_database", lambda *a, **k: pytest.fail("--check must not restore"))
+    assert cli.restore_main(["--check", "--to", "2026-11-24 12:00:00", "--files-host", "app1"]) == 0
+    assert "files of app1: restic snapshot a1b2c3d4" in capsys.readouterr().out
+    assert cli.restore_main(["--check", "--backup-id", "20261101-010000F"]) == 1
+    assert "cannot restore: pgBackRest backup 20261101-010000F does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.restore_main(["--check", "--backup-id", "ffeeddcc"])

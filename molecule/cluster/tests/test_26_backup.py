@@ -2,12 +2,17 @@
 The point-in-time restore drill is test_50_restore_drill.py (last: it replaces the cluster)."""
 
 import json
+import time
 import urllib.request
+from datetime import datetime
 
 import pytest
 
 from lab import testing
 from lab.cluster import backup as lab
+
+# Imported before any test runs: a backup older than this was taken by the converge.
+VERIFY_STARTED = time.time()
 
 
 def timer_next(host: str, timer: str) -> str:
@@ -48,9 +53,27 @@ def test_wal_archiving_reaches_the_repository():
     assert "completed successfully" in out
 
 
-def test_a_full_backup_runs():
-    out = lab.sh(lab.backup_host(), "horilla-backup --job pgbackrest --type full").stdout
-    assert "pgBackRest full backup" in out
+def catalog() -> list[dict]:
+    out = lab.sh(lab.backup_host(), "horilla-restore --list --json").stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_the_first_converge_took_a_full_backup_and_a_dump():
+    """A fresh site can be restored to any point in time from its first converge on."""
+    # The oldest of each kind (the list is oldest first).
+    taken = {(e["tool"], e["type"]): datetime.fromisoformat(e["time"]).timestamp() for e in reversed(catalog())}
+    assert ("pgbackrest", "full") in taken, f"the converge took no full backup: {sorted(taken)}"
+    assert ("restic", "pg_dump") in taken, f"the converge took no dump: {sorted(taken)}"
+    assert taken[("pgbackrest", "full")] < VERIFY_STARTED
+    assert taken[("restic", "pg_dump")] < VERIFY_STARTED
+
+
+# Right after the converge, before any test adds a backup: `--verify` passes on a fresh site.
+def test_verify_checks_every_backup():
+    out = lab.sh(lab.backup_host(), "horilla-backup --verify").stdout
+    assert "pgBackRest verify: ok" in out
+    assert "restic check" in out
+    assert "latest dump restored into a scratch database: ok" in out
 
 
 def test_the_leader_dumps_the_database():
@@ -74,21 +97,13 @@ def test_files_are_backed_up():
 
 
 def test_restore_list_shows_both_tools():
-    out = lab.sh(lab.backup_host(), "horilla-restore --list --json").stdout
-    entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    entries = catalog()
     kinds = {(e["tool"], e["type"]) for e in entries}
     assert ("pgbackrest", "full") in kinds
     assert ("restic", "pg_dump") in kinds
     assert any(e["tool"] == "restic" and e["where"].startswith(f"{lab.app_host()}:") for e in entries)
     table = lab.sh(lab.backup_host(), "horilla-restore --list").stdout
     assert table.splitlines()[0].split()[:5] == ["ID", "TOOL", "TYPE", "TIME", "(UTC)"]
-
-
-def test_verify_checks_every_backup():
-    out = lab.sh(lab.backup_host(), "horilla-backup --verify").stdout
-    assert "pgBackRest verify: ok" in out
-    assert "restic check" in out
-    assert "latest dump restored into a scratch database: ok" in out
 
 
 def metrics_of(host: str) -> str:
@@ -126,3 +141,21 @@ def test_a_restore_without_confirmation_is_refused():
     result = testing.host(lab.app_host()).run("horilla-restore --files-only < /dev/null")
     assert result.rc == 1
     assert "--yes" in result.stderr
+
+
+def test_a_restore_to_a_backup_that_does_not_exist_stops_before_anything():
+    """The playbook checks its target on the backup host first: nothing is stopped."""
+    from lab.cluster import postgres
+
+    leader = lab.leader()
+    started = time.monotonic()
+    run = lab.run_restore(restore_confirm=True, restore_backup_id="20200101-000000F")
+    assert not run.ok, "a restore to a backup that does not exist must fail"
+    output = " ".join(run.tail(60).split())  # Ansible wraps long messages
+    assert "pgBackRest backup 20200101-000000F does not exist" in output, output
+    assert "Nothing was stopped or changed" in output
+    print(f"refused after {time.monotonic() - started:.0f} s")
+    # Still the same leader, every member running, the app's services up.
+    assert postgres.healthy() and lab.leader() == leader
+    for host in testing.names("app"):
+        assert testing.host(host).service("horilla-gunicorn").is_running, host

@@ -8,7 +8,9 @@ has its leader and replica again, and the files are byte-identical to the backup
 The routine run loads a small data set (BACKUP_DRILL_MB, default 24); `make
 drill-backup` runs this same drill with 1 GiB and writes reports/drills/backup-1gb.json.
 Runs last (file name): it replaces the database cluster of the whole site, with the app
-stopped while it does (the playbook stops and starts the app's writers).
+stopped while it does (the playbook stops and starts the app's writers). The other
+scopes (one backup by its id, the database alone, the files alone) are drilled by
+test_55_restore_scopes.py.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ whose Patroni is stopped, and files on any host.
 
 examples:
   horilla-restore --list
+  horilla-restore --check --to "2026-11-24 10:15:00+00:00" --files-host app1   is there a backup for it?
   horilla-restore --files-only --yes                        newest file snapshot of this host
   horilla-restore --files-only --to "2026-11-24 10:15:00" --target /var/tmp/restore --yes
   horilla-restore --database-only --backup-id 20261124-010000F --yes   (Patroni stopped)
@@ -164,6 +165,15 @@ def restore_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="/", help="directory files are restored into (default /, in place)")
     parser.add_argument("--include", action="append", default=[], help="restore only this path (repeatable)")
     parser.add_argument("--host", help="whose file snapshots to restore (default: this host)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that the backups this restore needs exist (the database's, and the files of each"
+        " --files-host) and say which it would use; changes nothing",
+    )
+    parser.add_argument(
+        "--files-host", action="append", default=[], help="with --check: a host whose files are restored (repeatable)"
+    )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -182,6 +192,20 @@ def restore_main(argv: list[str] | None = None) -> int:
                     print(json.dumps(e.as_json()))
             else:
                 print(catalog.table(entries))
+            return 0
+        if args.check:
+            if args.backup_id and not catalog.PGBACKREST_LABEL.match(args.backup_id):
+                parser.error("--check takes a pgBackRest label as --backup-id (the playbook's restore_backup_id)")
+            plan = restore.check_target(
+                list_backups(settings),
+                database=not args.files_only,
+                files_hosts=() if args.database_only else tuple(args.files_host),
+                backup_id=args.backup_id,
+                target_time=args.to,
+                now=datetime.now(UTC),
+            )
+            for line in plan:
+                print(line)
             return 0
 
         db_id = files_id = None

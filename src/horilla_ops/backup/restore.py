@@ -13,6 +13,7 @@ import subprocess
 import time
 from datetime import datetime
 
+from horilla_ops.backup.catalog import Entry
 from horilla_ops.backup.settings import Settings
 from horilla_ops.backup.tools import PgBackRest, Restic, ToolError, psql, run
 
@@ -132,3 +133,69 @@ def restore_files(
     restic("restore", *args)
     what = ", ".join(includes) if includes else ", ".join(snapshot.get("paths", []))
     return f"restored {what} from restic snapshot {snapshot['id'][:8]} ({snapshot['time'][:19]}) into {target_dir}"
+
+
+def check_target(
+    entries: list[Entry],
+    *,
+    database: bool,
+    files_hosts: tuple[str, ...],
+    backup_id: str | None,
+    target_time: datetime | None,
+    now: datetime,
+) -> list[str]:
+    """What a restore would use, from the catalog alone; ToolError naming every missing piece.
+
+    playbooks/restore.yml runs this before it stops anything: a restore whose backup or
+    point in time does not exist must fail while the cluster still runs, not after
+    Patroni is stopped and the cluster's state removed.
+    """
+    problems: list[str] = []
+    plan: list[str] = []
+    full_sets = sorted((e for e in entries if e.tool == "pgbackrest"), key=lambda e: e.time)
+    chosen: Entry | None = None
+    if backup_id:
+        chosen = next((e for e in full_sets if e.id == backup_id), None)
+        if chosen is None:
+            known = ", ".join(e.id for e in full_sets) or "none"
+            problems.append(f"pgBackRest backup {backup_id} does not exist (the repository holds: {known})")
+    if target_time is not None and target_time > now:
+        problems.append(
+            f"the target time {target_time.isoformat(sep=' ')} is in the future (now {now:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    if database:
+        if not full_sets:
+            problems.append("the pgBackRest repository holds no backup: there is nothing to restore the database from")
+        elif target_time is not None:
+            usable = [e for e in ([chosen] if chosen else full_sets) if e.time <= target_time]
+            if chosen and not usable:
+                problems.append(
+                    f"pgBackRest backup {chosen.id} ended at {chosen.time:%Y-%m-%d %H:%M:%S} UTC,"
+                    f" after the target time {target_time.isoformat(sep=' ')}"
+                )
+            elif not usable:
+                problems.append(
+                    f"no pgBackRest backup ended before the target time {target_time.isoformat(sep=' ')}"
+                    f" (the oldest ended at {full_sets[0].time:%Y-%m-%d %H:%M:%S} UTC)"
+                )
+            else:
+                plan.append(f"database: backup {usable[-1].id}, then WAL up to {target_time.isoformat(sep=' ')}")
+        elif chosen:
+            plan.append(f"database: backup {chosen.id} as it was when it ended ({chosen.time:%Y-%m-%d %H:%M:%S} UTC)")
+        else:
+            plan.append(f"database: backup {full_sets[-1].id}, then every archived WAL (the newest state)")
+    # The files match the database: the snapshot at or before the target time, or at or
+    # before the end of the chosen database backup, else the newest.
+    files_until = target_time if target_time is not None else (chosen.time if chosen else None)
+    for host in files_hosts:
+        snapshots = [e for e in entries if e.tool == "restic" and e.type == "files" and e.where.startswith(f"{host}:")]
+        candidates = [e for e in snapshots if files_until is None or e.time <= files_until]
+        if not candidates:
+            when = f" at or before {files_until:%Y-%m-%d %H:%M:%S} UTC" if files_until else ""
+            problems.append(f"no file snapshot of {host}{when} (restic holds {len(snapshots)} of {host})")
+        else:
+            pick = max(candidates, key=lambda e: e.time)
+            plan.append(f"files of {host}: restic snapshot {pick.id} ({pick.time:%Y-%m-%d %H:%M:%S} UTC)")
+    if problems:
+        raise ToolError("cannot restore: " + "; ".join(problems))
+    return plan
