@@ -68,6 +68,26 @@ def test_ready_is_503_while_the_cache_does_not_answer(client, redis_sentinel):
     assert client.get("/health/ready/").status_code == 200
 
 
+def test_the_cache_check_of_concurrent_probes_never_fails(django_app, redis_sentinel):
+    """Every app node's probes (HAProxy's, Prometheus') run the cache check at once: each
+    must round-trip its own key. With one key for the site they overwrote each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from horilla_ops.health import checks
+
+    def probe(_):
+        failures = 0
+        for _ in range(100):
+            try:
+                checks.check_cache()
+            except checks.CheckFailed:
+                failures += 1
+        return failures
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert sum(pool.map(probe, range(8))) == 0
+
+
 def test_ready_is_503_with_unapplied_migrations(client):
     from django.core.management import call_command
 

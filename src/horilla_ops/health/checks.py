@@ -7,6 +7,8 @@ database check writes a row per probe, too much for HAProxy probing every node e
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 import uuid
@@ -48,8 +50,12 @@ def check_database() -> None:
 
 def check_cache() -> None:
     # django-redis may be told to swallow errors (IGNORE_EXCEPTIONS); a round trip of a
-    # unique value catches that case too.
-    key, value = "horilla_ops:health", uuid.uuid4().hex
+    # unique value catches that case too. One key per node, worker process and thread:
+    # with one key for the whole site, a probe elsewhere could write between this one's
+    # set and get, and the check failed with every dependency healthy (the lab's
+    # readiness probes flapped about once a minute).
+    key = f"horilla_ops:health:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    value = uuid.uuid4().hex
     cache = caches["default"]
     cache.set(key, value, timeout=30)
     if cache.get(key) != value:
