@@ -132,6 +132,8 @@ def test_metrics_carry_requests_checks_and_leader(client):
     build = next(line for line in body.splitlines() if line.startswith("horilla_build_info{"))
     assert 'app="horilla@unit-test"' in build and 'django="4.2' in build
     assert "django_db_execute_total" in body, "query metrics come from the instrumented DB backend"
+    # The latency objective's boundary (horilla:latency_slow:* reads le="2.0").
+    assert 'django_http_requests_latency_seconds_by_view_method_bucket{le="2.0"' in body
 
 
 def log_lines(ops_env: dict[str, str]) -> list[dict]:
