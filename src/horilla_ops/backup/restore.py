@@ -152,22 +152,22 @@ def check_target(
     """
     problems: list[str] = []
     plan: list[str] = []
-    full_sets = sorted((e for e in entries if e.tool == "pgbackrest"), key=lambda e: e.time)
+    db_backups = sorted((e for e in entries if e.tool == "pgbackrest"), key=lambda e: e.time)
     chosen: Entry | None = None
     if backup_id:
-        chosen = next((e for e in full_sets if e.id == backup_id), None)
+        chosen = next((e for e in db_backups if e.id == backup_id), None)
         if chosen is None:
-            known = ", ".join(e.id for e in full_sets) or "none"
+            known = ", ".join(e.id for e in db_backups) or "none"
             problems.append(f"pgBackRest backup {backup_id} does not exist (the repository holds: {known})")
     if target_time is not None and target_time > now:
         problems.append(
             f"the target time {target_time.isoformat(sep=' ')} is in the future (now {now:%Y-%m-%d %H:%M:%S} UTC)"
         )
     if database:
-        if not full_sets:
+        if not db_backups:
             problems.append("the pgBackRest repository holds no backup: there is nothing to restore the database from")
         elif target_time is not None:
-            usable = [e for e in ([chosen] if chosen else full_sets) if e.time <= target_time]
+            usable = [e for e in ([chosen] if chosen else db_backups) if e.time <= target_time]
             if chosen and not usable:
                 problems.append(
                     f"pgBackRest backup {chosen.id} ended at {chosen.time:%Y-%m-%d %H:%M:%S} UTC,"
@@ -176,14 +176,14 @@ def check_target(
             elif not usable:
                 problems.append(
                     f"no pgBackRest backup ended before the target time {target_time.isoformat(sep=' ')}"
-                    f" (the oldest ended at {full_sets[0].time:%Y-%m-%d %H:%M:%S} UTC)"
+                    f" (the oldest ended at {db_backups[0].time:%Y-%m-%d %H:%M:%S} UTC)"
                 )
             else:
                 plan.append(f"database: backup {usable[-1].id}, then WAL up to {target_time.isoformat(sep=' ')}")
         elif chosen:
             plan.append(f"database: backup {chosen.id} as it was when it ended ({chosen.time:%Y-%m-%d %H:%M:%S} UTC)")
         else:
-            plan.append(f"database: backup {full_sets[-1].id}, then every archived WAL (the newest state)")
+            plan.append(f"database: backup {db_backups[-1].id}, then every archived WAL (the newest state)")
     # The files match the database: the snapshot at or before the target time, or at or
     # before the end of the chosen database backup, else the newest.
     files_until = target_time if target_time is not None else (chosen.time if chosen else None)
