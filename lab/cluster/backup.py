@@ -44,6 +44,29 @@ def sql(query: str, host: str | None = None) -> str:
     ).stdout.strip()
 
 
+def timed(fn):
+    """(seconds fn took, what it returned)."""
+    started = time.monotonic()
+    value = fn()
+    return time.monotonic() - started, value
+
+
+def full_backup() -> str:
+    """A full pgBackRest backup now, as the timer takes it; returns its label."""
+    out = sh(backup_host(), "horilla-backup --job pgbackrest --type full").stdout
+    return out.split("pgBackRest full backup ")[1].split()[0]
+
+
+def archive_check() -> None:
+    """pgBackRest's check: the current WAL segment is switched and reaches the repository."""
+    sh(backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
+
+
+def now_on_the_leader() -> str:
+    """The leader's clock now, in the form restore_target_time takes."""
+    return sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+
+
 def run_restore(**extra_vars):
     """playbooks/restore.yml on this lab, as an operator runs it; its run, whatever the outcome."""
     return run_playbook("playbooks/restore.yml", extra_vars=extra_vars)

@@ -24,7 +24,9 @@ testinfra_hosts = testing.hosts("monitoring")
 
 RULES_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules"
 TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
-TIER_RULES = [PROJECT_DIR / "roles" / "elasticsearch_exporter" / "files" / "elasticsearch.rules.yml"]
+# The tiers' own rules, by the convention the prometheus role loads them by
+# (prometheus_tier_rules: roles/<role>/files/*.rules.yml; the lab has every tier's group).
+TIER_RULES = sorted(PROJECT_DIR.glob("roles/*/files/*.rules.yml"))
 
 
 def mon() -> str:

@@ -32,12 +32,6 @@ ROWS_PER_MB = 1000  # ~1 KB of random hex per row
 MEDIA = "/var/lib/horilla/media/drill"
 
 
-def _timed(fn):
-    started = time.monotonic()
-    value = fn()
-    return time.monotonic() - started, value
-
-
 def test_restore_to_a_point_in_time():
     postgres.wait_healthy()
     app = lab.app_host()
@@ -49,13 +43,12 @@ def test_restore_to_a_point_in_time():
     # `rows` is an int computed above, never outside input.
     random_kb = "(SELECT string_agg(md5(random()::text || g::text || i::text), '') FROM generate_series(1, 30) i)"
     load = f"INSERT INTO drill_rows (phase, payload) SELECT 'base', {random_kb} FROM generate_series(1, {rows:d}) g"  # noqa: S608
-    load_s, _ = _timed(lambda: lab.sql(load))
+    load_s, _ = lab.timed(lambda: lab.sql(load))
     db_bytes = int(lab.sql("SELECT pg_database_size(current_database())"))
     figures["data"] = {"rows": rows, "database_bytes": db_bytes, "load_seconds": round(load_s, 1)}
 
     # 2. A full backup of it.
-    backup_s, out = _timed(lambda: lab.sh(lab.backup_host(), "horilla-backup --job pgbackrest --type full").stdout)
-    label = out.split("pgBackRest full backup ")[1].split()[0]
+    backup_s, label = lab.timed(lab.full_backup)
     info = json.loads(
         lab.sh(
             lab.backup_host(), f"runuser -u postgres -- pgbackrest --stanza=horilla --set={label} info --output=json"
@@ -72,15 +65,15 @@ def test_restore_to_a_point_in_time():
     # 3. The app's files, backed up before T.
     lab.sh(app, f"mkdir -p {MEDIA} && for i in $(seq 1 20); do head -c 262144 /dev/urandom > {MEDIA}/f$i.bin; done")
     before_files = lab.sh(app, f"cd {MEDIA} && sha256sum f*.bin | sort").stdout
-    files_s, _ = _timed(lambda: lab.sh(app, "horilla-backup --job files"))
+    files_s, _ = lab.timed(lambda: lab.sh(app, "horilla-backup --job files"))
     figures["files_backup"] = {"files": 20, "bytes": 20 * 262144, "seconds": round(files_s, 1)}
 
     # 4. Rows before T, T, rows after T, all archived.
     lab.sql("INSERT INTO drill_rows (phase, payload) SELECT 'before', md5(g::text) FROM generate_series(1, 1000) g")
-    target = lab.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    target = lab.now_on_the_leader()
     time.sleep(1.5)
     lab.sql("INSERT INTO drill_rows (phase, payload) SELECT 'after', md5(g::text) FROM generate_series(1, 1000) g")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
+    lab.archive_check()
 
     # 5. The files are damaged after T.
     lab.sh(app, f"rm {MEDIA}/f1.bin && head -c 1000 /dev/zero > {MEDIA}/f2.bin")
@@ -94,7 +87,7 @@ def test_restore_to_a_point_in_time():
         # The media volume is shared: one app node's snapshot restores it for all.
         restore_files_group=app,
     )
-    rejoin_s, _ = _timed(lambda: postgres.wait_healthy(180))
+    rejoin_s, _ = lab.timed(lambda: postgres.wait_healthy(180))
     figures["restore"] = {
         "target_time": target,
         "playbook_seconds": round(restore_s, 1),
@@ -111,7 +104,7 @@ def test_restore_to_a_point_in_time():
 
     # 7. The restored cluster takes writes and archives them again.
     lab.sql("INSERT INTO drill_rows (phase, payload) VALUES ('post-restore', 'x')")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
+    lab.archive_check()
 
     _report(figures)
     assert counts.get("base") == str(rows)

@@ -11,7 +11,6 @@ missing backup in every run. Figures: reports/drills/backup-scopes.json.
 from __future__ import annotations
 
 import json
-import time
 
 from lab import testing
 from lab.cluster import backup as lab
@@ -24,12 +23,6 @@ MEDIA = "/var/lib/horilla/media/drill"
 figures: dict = {}
 
 
-def _timed(fn):
-    started = time.monotonic()
-    value = fn()
-    return time.monotonic() - started, value
-
-
 def test_restore_one_backup_of_the_database_only():
     """restore_scope=database with restore_backup_id: the database as that backup left it
     (nothing after it); the app's files are not touched."""
@@ -38,15 +31,14 @@ def test_restore_one_backup_of_the_database_only():
     lab.sql("DROP TABLE IF EXISTS drill_by_id")  # a drill run before on this lab
     lab.sql("CREATE TABLE drill_by_id (phase text NOT NULL)")
     lab.sql("INSERT INTO drill_by_id VALUES ('in-backup')")
-    out = lab.sh(lab.backup_host(), "horilla-backup --job pgbackrest --type full").stdout
-    label = out.split("pgBackRest full backup ")[1].split()[0]
+    label = lab.full_backup()
     lab.sql("INSERT INTO drill_by_id VALUES ('after-backup')")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
+    lab.archive_check()
     # A file written after the backup: a database-only restore leaves it alone.
     lab.sh(app, f"mkdir -p {MEDIA} && echo kept > {MEDIA}/after-backup.txt")
 
     restore_s = lab.restore(restore_confirm=True, restore_scope="database", restore_backup_id=label)
-    rejoin_s, _ = _timed(lambda: postgres.wait_healthy(180))
+    rejoin_s, _ = lab.timed(lambda: postgres.wait_healthy(180))
     phases = lab.sql("SELECT string_agg(phase, ',' ORDER BY phase) FROM drill_by_id")
     kept = lab.sh(app, f"cat {MEDIA}/after-backup.txt").stdout.strip()
     figures["restore_backup_id_database_only"] = {
@@ -57,7 +49,7 @@ def test_restore_one_backup_of_the_database_only():
         "files_untouched": kept == "kept",
     }
     lab.sql("INSERT INTO drill_by_id VALUES ('post-restore')")
-    lab.sh(lab.backup_host(), "runuser -u postgres -- pgbackrest --stanza=horilla check")
+    lab.archive_check()
     _report()
     assert phases == "in-backup", f"expected only the backup's row, got {phases}"
     assert kept == "kept", "a database-only restore touched the app's files"
@@ -72,7 +64,7 @@ def test_restore_the_files_only():
     lab.sh(app, f"mkdir -p {MEDIA}/files-only && head -c 65536 /dev/urandom > {MEDIA}/files-only/a.bin")
     before = lab.sh(app, f"sha256sum {MEDIA}/files-only/a.bin").stdout
     lab.sh(app, "horilla-backup --job files")
-    target = lab.sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    target = lab.now_on_the_leader()
     lab.sh(app, f"head -c 100 /dev/zero > {MEDIA}/files-only/a.bin")
     lab.sql("DROP TABLE IF EXISTS drill_files_only")
     lab.sql("CREATE TABLE drill_files_only AS SELECT 'after-target' AS phase")
