@@ -21,10 +21,9 @@ import pytest
 import yaml
 
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
-from lab import dashboards, panel_queries
+from lab import dashboards, panel_queries, rules
 
 ROLE = Path(dashboards.PROJECT_DIR) / "roles" / "grafana"
-RULES_DIR = Path(dashboards.PROJECT_DIR) / "roles" / "prometheus" / "files" / "rules"
 BOARDS = panel_queries.load()
 QUERIES = panel_queries.queries()
 REQUIRED_TITLES = {  # the five dashboards of CONTRIBUTING.md, "Requirements the project answers"
@@ -120,8 +119,8 @@ def test_component_detection():
 def test_recording_rules_used_by_the_dashboards_exist():
     recorded = {
         rule["record"]
-        for path in RULES_DIR.glob("*.yml")
-        for group in yaml.safe_load(path.read_text())["groups"]
+        for text in rules.rule_texts().values()
+        for group in yaml.safe_load(text)["groups"]
         for rule in group["rules"]
         if "record" in rule
     }

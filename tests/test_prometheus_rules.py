@@ -11,16 +11,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from horilla_ops.monitoring.settings import Settings
+from lab import rules
+
 FILES = Path(__file__).resolve().parent.parent / "roles" / "prometheus" / "files"
-RULE_FILES = sorted((FILES / "rules").glob("*.yml"))
+# The rule files as the role installs them, the thresholds templated with their defaults.
+RULE_TEXTS = rules.rule_texts()
 TEST_FILES = sorted((FILES / "rules-tests").glob("*.yml"))
 
 
-def alerts() -> list[dict]:
+def alerts(texts: dict[str, str] = RULE_TEXTS) -> list[dict]:
     return [
         rule
-        for path in RULE_FILES
-        for group in yaml.safe_load(path.read_text())["groups"]
+        for text in texts.values()
+        for group in yaml.safe_load(text)["groups"]
         for rule in group["rules"]
         if "alert" in rule
     ]
@@ -38,7 +42,7 @@ def alerts_with_firing_cases() -> set[str]:
 
 
 def test_there_are_rules_and_tests():
-    assert len(RULE_FILES) >= 4 and len(TEST_FILES) >= 4
+    assert len(RULE_TEXTS) >= 4 and len(TEST_FILES) >= 4
 
 
 @pytest.mark.parametrize("name", sorted({a["alert"] for a in alerts()}))
@@ -83,6 +87,42 @@ def test_burn_rate_alerts_use_the_sre_workbook_windows_and_factors():
 
 
 def test_test_files_point_at_existing_rule_files():
+    """Test files name ../rules/<name>: the rules directory as lab.rules.render writes it."""
     for path in TEST_FILES:
         for rule_file in yaml.safe_load(path.read_text())["rule_files"]:
-            assert (path.parent / rule_file).resolve().is_file(), f"{path.name}: {rule_file}"
+            assert Path(rule_file).parent == Path("../rules"), f"{path.name}: {rule_file}"
+            assert Path(rule_file).name in RULE_TEXTS, f"{path.name}: {rule_file}"
+
+
+def test_the_thresholds_are_the_monitor_settings():
+    """One place for thresholds: the role's defaults are the CLI's, and a MONITOR_* setting
+    moves the alert that judges the same thing (CONTRIBUTING.md, "Thresholds")."""
+    cli = Settings()
+    assert rules.threshold_defaults() == {
+        "MONITOR_MAX_RESPONSE_TIME": cli.max_response_time_ms,
+        "MONITOR_MIN_DISK_SPACE": cli.min_disk_space,
+        "MONITOR_MAX_CPU_USAGE": cli.max_cpu_usage,
+        "MONITOR_MAX_MEMORY_USAGE": cli.max_memory_usage,
+    }
+    settings = {
+        "MONITOR_MAX_RESPONSE_TIME": "1500",
+        "MONITOR_MIN_DISK_SPACE": 15,
+        "MONITOR_MAX_CPU_USAGE": 92.5,
+        "MONITOR_MAX_MEMORY_USAGE": "90",
+    }
+    changed = {a["alert"]: a for a in alerts(rules.rule_texts(settings))}
+    default = {a["alert"]: a for a in alerts()}
+    expected = {
+        "HorillaSlowResponses": ("> 2", "> 1.5"),
+        "HostDiskSpaceLow": ("< 10", "< 15"),
+        "HostDiskSpaceCritical": ("< 5", "< 7.5"),
+        "HostHighCpuUsage": ("> 80", "> 92.5"),
+        "HostHighMemoryUsage": ("> 85", "> 90"),
+    }
+    for name, (before, after) in expected.items():
+        assert default[name]["expr"].rstrip().endswith(before), (name, default[name]["expr"])
+        assert changed[name]["expr"].rstrip().endswith(after), (name, changed[name]["expr"])
+    assert "1.5 s" in changed["HorillaSlowResponses"]["annotations"]["summary"]
+    # Nothing else moves.
+    others = sorted(set(default) - set(expected))
+    assert [default[n] for n in others] == [changed[n] for n in others]

@@ -1,4 +1,5 @@
-"""A site whose alerts would go nowhere is refused before anything changes."""
+"""A site whose alerts would go nowhere, or whose thresholds make no sense, is refused
+before anything changes."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ from lab import playbook
 SINK = "https://hooks.example.com/alerts"
 
 
-def preflight(tmp_path: Path, settings: dict) -> playbook.PlaybookRun:
+def preflight(tmp_path: Path, settings: dict, role: str = "alertmanager") -> playbook.PlaybookRun:
     hosts = playbook.local_inventory(tmp_path / "hosts.yml", {"monitoring": {"mon1": "192.0.2.61"}})
     play = {
-        "name": "Preflight of the alertmanager role",
+        "name": f"Preflight of the {role} role",
         "hosts": "monitoring",
         "gather_facts": False,
         "vars": settings,
         "tasks": [
             {
-                "name": "Preflight alertmanager",
-                "ansible.builtin.include_role": {"name": "alertmanager", "tasks_from": "preflight.yml"},
+                "name": f"Preflight {role}",
+                "ansible.builtin.include_role": {"name": role, "tasks_from": "preflight.yml"},
             }
         ],
     }
@@ -63,3 +64,28 @@ def test_a_channel_and_a_dead_mans_switch_pass(tmp_path):
 def test_a_lab_may_opt_out(tmp_path):
     run = preflight(tmp_path, {"alertmanager_require_receivers": False})
     assert run.ok, run.tail()
+
+
+RECEIVERS = {"alertmanager_require_receivers": False}
+
+
+@pytest.mark.parametrize(
+    ("role", "settings", "message"),
+    [
+        ("alertmanager", {"MONITOR_ALERT_COOLDOWN": 60}, "MONITOR_ALERT_COOLDOWN (alertmanager_alert_cooldown) must"),
+        ("alertmanager", {"MONITOR_ALERT_COOLDOWN": "5m"}, "got 5m"),
+        ("prometheus", {"MONITOR_MAX_CPU_USAGE": 180}, "MONITOR_MAX_CPU_USAGE (prometheus_monitor_settings) must"),
+        ("prometheus", {"MONITOR_MIN_DISK_SPACE": "ten"}, "got ten"),
+        ("prometheus", {"MONITOR_MAX_RESPONSE_TIME": 0}, "must be milliseconds above 0"),
+    ],
+    ids=["cooldown-below-group-interval", "cooldown-not-seconds", "cpu-over-100", "disk-not-a-number", "no-response"],
+)
+def test_thresholds_that_make_no_sense_are_refused(tmp_path, role, settings, message):
+    run = preflight(tmp_path, {**RECEIVERS, "monitoring_cli_settings": settings}, role)
+    assert not run.ok
+    output = " ".join(run.stdout.split())
+    assert "mon1: MONITOR_" in output and message in output, run.tail()
+
+
+def test_the_default_thresholds_pass(tmp_path):
+    assert preflight(tmp_path, RECEIVERS, "prometheus").ok

@@ -95,6 +95,16 @@ def test_thresholds_come_from_the_settings(api: FakeApi, prom: Prometheus):
     assert status.collect(prom, relaxed, now=1700000000).ok
 
 
+def test_response_time_is_judged_by_monitor_max_response_time(api: FakeApi, prom: Prometheus):
+    """The p95 the HorillaSlowResponses alert watches, against the same threshold."""
+    healthy(api)
+    api.instant[status.Q_RESPONSE_P95] = vector(({}, 2.4))
+    result = status.collect(prom, SETTINGS, now=1700000000)
+    assert result.problems == ["response time p95 2400 ms > 2000 ms"]
+    assert "Response time p95 (5m): 2400 ms" in status.render(result)
+    assert status.collect(prom, Settings(max_response_time_ms=3000), now=1700000000).ok
+
+
 def test_tiers_that_are_not_deployed_say_so(api: FakeApi, prom: Prometheus):
     api.instant[status.Q_UP] = vector(({"job": "node", "instance": "mon1"}, 1))
     result = status.collect(prom, SETTINGS, now=1700000000)

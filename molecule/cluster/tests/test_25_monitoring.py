@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from lab import testing
+from lab import rules, testing
 from lab.cluster import app, monitoring, postgres, run_playbook
 from lab.cluster.monitoring import prom
 from lab.state import PROJECT_DIR
@@ -22,8 +22,11 @@ from lab.state import PROJECT_DIR
 # One host: every test runs once, in this file's order.
 testinfra_hosts = testing.hosts("monitoring")
 
-RULES_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules"
 TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
+# The lab's MONITOR_* settings (mon1's monitoring_cli_settings in the scenario's inventory).
+MONITOR_SETTINGS = yaml.safe_load((PROJECT_DIR / "molecule" / "cluster" / "drill-settings" / "hosts.yml").read_text())[
+    "all"
+]["hosts"]["mon1"]["monitoring_cli_settings"]
 # The tiers' own rules, by the convention the prometheus role loads them by
 # (prometheus_tier_rules: roles/<role>/files/*.rules.yml; the lab has every tier's group).
 TIER_RULES = sorted(PROJECT_DIR.glob("roles/*/files/*.rules.yml"))
@@ -74,8 +77,8 @@ def test_rules_are_loaded_and_evaluate_cleanly(host, targets_up):
     # The project's rules and the tiers' (the prometheus role's prometheus_tier_rules).
     shipped = {
         rule.get("alert") or rule.get("record")
-        for path in [*RULES_DIR.glob("*.yml"), *TIER_RULES]
-        for group in yaml.safe_load(path.read_text())["groups"]
+        for text in [*rules.rule_texts().values(), *(path.read_text() for path in TIER_RULES)]
+        for group in yaml.safe_load(text)["groups"]
         for rule in group["rules"]
     }
     groups = prom("/api/v1/rules")["groups"]
@@ -87,14 +90,36 @@ def test_rules_are_loaded_and_evaluate_cleanly(host, targets_up):
     assert [s["value"][1] for s in sli] == ["1"]
 
 
-def test_promtool_unit_tests_pass_with_the_deployed_rules_and_promtool(host):
-    """The shipped unit tests, run by the host's own promtool against the installed rules."""
+def test_the_alerts_judge_by_the_monitor_settings(host):
+    """One place for thresholds: the lab's MONITOR_* settings are in the installed rules,
+    the rules Prometheus evaluates, the commands' settings file, and Alertmanager's cooldown."""
+    expected = rules.rule_texts(MONITOR_SETTINGS)
+    for name in ("horilla-warning.rules.yml", "horilla-critical.rules.yml"):
+        installed = host.file(f"/etc/prometheus/rules/{name}").content_string
+        assert yaml.safe_load(installed) == yaml.safe_load(expected[name]), name
+    loaded = {r["name"]: r for g in prom("/api/v1/rules")["groups"] for r in g["rules"]}
+    cpu = MONITOR_SETTINGS["MONITOR_MAX_CPU_USAGE"]
+    assert cpu != rules.threshold_defaults()["MONITOR_MAX_CPU_USAGE"]  # else this proves nothing
+    assert loaded["HostHighCpuUsage"]["query"].endswith(f"> {cpu}"), loaded["HostHighCpuUsage"]["query"]
+    settings = host.check_output("cat /etc/horilla-ops/monitoring.env")
+    assert f"MONITOR_MAX_CPU_USAGE={cpu}" in settings.replace("'", "")
+    route = yaml.safe_load(host.file("/etc/prometheus/alertmanager.yml").content_string)["route"]
+    assert route["repeat_interval"] == f"{MONITOR_SETTINGS.get('MONITOR_ALERT_COOLDOWN', 300)}s"
+    critical = [r.get("repeat_interval") for r in route["routes"] if r["receiver"] == "critical"]
+    assert critical == [route["repeat_interval"]]
+
+
+def test_promtool_unit_tests_pass_with_the_project_rules_and_the_hosts_promtool(host, tmp_path):
+    """The shipped unit tests, run by the host's own promtool. They test the default
+    thresholds, which the lab changes (test_the_alerts_judge_by_the_monitor_settings), so
+    they run on the rules rendered with the defaults."""
+    rules.render(tmp_path)
     # /tmp is a tmpfs on Debian 13, which `docker cp` cannot write into.
     workdir = host.check_output("mktemp -d -p /var/tmp")
-    host.run_expect([0], f"ln -s /etc/prometheus/rules {workdir}/rules")
     container = testing.lab().host("mon1").container
-    subprocess.run(["docker", "cp", str(TESTS_DIR), f"{container}:{workdir}/rules-tests"], check=True)
+    subprocess.run(["docker", "cp", f"{tmp_path}/.", f"{container}:{workdir}"], check=True)
     result = host.run(f"cd {workdir}/rules-tests && promtool test rules *.yml")
+    host.run(f"rm -rf {workdir}")
     assert result.rc == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(list(TESTS_DIR.glob("*.yml")))
 

@@ -30,7 +30,7 @@ class Settings:
     state_file: Path = STATE_FILE
     # The MONITOR_* defaults of CONTRIBUTING.md, Requirements ("Thresholds").
     check_interval: int = 30  # MONITOR_CHECK_INTERVAL, seconds
-    alert_cooldown: int = 300  # MONITOR_ALERT_COOLDOWN, seconds (Alertmanager's group_interval)
+    alert_cooldown: int = 300  # MONITOR_ALERT_COOLDOWN, seconds (Alertmanager's repeat_interval)
     max_response_time_ms: int = 2000  # MONITOR_MAX_RESPONSE_TIME
     min_disk_space: float = 10.0  # MONITOR_MIN_DISK_SPACE, percent free
     max_cpu_usage: float = 80.0  # MONITOR_MAX_CPU_USAGE, percent

@@ -59,6 +59,8 @@ Q_PG_LEADER = "patroni_primary == 1"
 Q_PG_LAG = "max by (instance) (pg_replication_lag_seconds or pg_replication_lag)"
 Q_REDIS_PRIMARY = 'redis_instance_info{role="master"} and on (instance) redis_up == 1'
 Q_HAPROXY_BACKENDS = "max by (proxy) (haproxy_backend_active_servers)"
+# The recording rule the slow-response alert judges (horilla-slo.rules.yml), in seconds.
+Q_RESPONSE_P95 = "max(horilla:http_request_duration_seconds:p95_rate5m)"
 Q_AVAILABILITY = f"avg_over_time(horilla:service_up:probe[{SLA_WINDOW}])"
 Q_DOWN_SAMPLES = (
     f"count_over_time(horilla:service_up:probe[{SLA_WINDOW}]) - sum_over_time(horilla:service_up:probe[{SLA_WINDOW}])"
@@ -113,6 +115,7 @@ class ClusterStatus:
     replication_lag_seconds: dict[str, float]
     redis_primary: list[str] | None
     haproxy_backends: dict[str, int] | None
+    response_time_p95_ms: float | None
     alerts: list[Alert]
     sla: Sla
     problems: list[str]
@@ -186,6 +189,12 @@ def collect(prom: Prometheus, settings: Settings, now: float | None = None) -> C
         haproxy = {s.labels.get("proxy", "?"): int(s.value) for s in prom.query(Q_HAPROXY_BACKENDS, now)}
         problems += [f"HAProxy backend {p} has no server up" for p, n in sorted(haproxy.items()) if n == 0]
 
+    # MONITOR_MAX_RESPONSE_TIME, the same threshold as the HorillaSlowResponses alert.
+    p95 = prom.scalar(Q_RESPONSE_P95, now) if "horilla" in jobs else None
+    p95_ms = None if p95 is None else 1000 * p95
+    if p95_ms is not None and p95_ms > settings.max_response_time_ms:
+        problems.append(f"response time p95 {p95_ms:.0f} ms > {settings.max_response_time_ms} ms")
+
     alerts = []
     for a in prom.alerts():
         labels = a.get("labels", {})
@@ -217,6 +226,7 @@ def collect(prom: Prometheus, settings: Settings, now: float | None = None) -> C
         replication_lag_seconds=lag,
         redis_primary=redis_primary,
         haproxy_backends=haproxy,
+        response_time_p95_ms=p95_ms,
         alerts=alerts,
         sla=sla,
         problems=problems,
@@ -278,6 +288,8 @@ def render(status: ClusterStatus) -> str:
         lines.append(f"HAProxy backends: {backends}")
     else:
         lines.append("HAProxy backends: not monitored (no haproxy job)")
+    if status.response_time_p95_ms is not None:
+        lines.append(f"Response time p95 (5m): {status.response_time_p95_ms:.0f} ms")
     lines.append("")
     lines.append(f"Firing alerts: {len(status.alerts)}")
     for a in status.alerts:
