@@ -237,7 +237,7 @@ def template_sources(role_dir: Path, src: str, loop) -> list[Path]:
     for one in srcs:
         pattern = re.sub(r"\{\{.*?\}\}", "*", one)
         base = Path(pattern) if Path(pattern).is_absolute() else role_dir / "templates" / pattern
-        found += sorted(base.parent.glob(base.name))
+        found += sorted(p for p in base.parent.glob(base.name) if p.is_file())
     return found
 
 
