@@ -1,6 +1,6 @@
 """The monitoring tier: Prometheus' and Alertmanager's APIs on the monitoring host, and
 the webhook sink (lab/webhook_sink.py, a container of its own on the lab network) that
-keeps every notification Alertmanager delivers to it."""
+keeps every notification Alertmanager delivers to it, over HTTP and SMTP."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ from lab import testing
 
 SINK_PORT = 9099
 SINK_OCTET = 254  # molecule/cluster/drill-settings: lab_webhook_sink_octet
+
+# Where each webhook channel's notification carries its title, by the sink's path
+# (drill-settings/hosts.yml), as Alertmanager sends it (prometheus/alertmanager,
+# notify/slack/slack.go, notify/discord/discord.go, notify/pagerduty/pagerduty.go).
+TITLES = {
+    "/slack": lambda payload: [a["title"] for a in payload["attachments"]],
+    "/discord": lambda payload: [e["title"] for e in payload["embeds"]],
+    "/pagerduty": lambda payload: [payload["payload"]["summary"]],
+}
 
 
 def host() -> str:
@@ -129,6 +138,14 @@ class Sink:
                 for a in n.payload.get("alerts", [])
             )
         ]
+
+    def titles(self, after: float, path: str, containing: str) -> list[str]:
+        """The titles (TITLES) of the notifications to a channel's path that contain a text."""
+        return [t for n in self.notifications(after, path) for t in TITLES[path](n.payload) if containing in t]
+
+    def mails(self, after: float = 0.0) -> list[dict]:
+        """The e-mails the sink's SMTP server kept after a time: from, to, subject, body."""
+        return get_json(f"http://{self.host}:{self.port}/smtp?after={after}", timeout=30)
 
     def first(self, alertname: str, status: str, after: float, instance: str | None = None) -> float | None:
         """When the first notification of alertname in status (for instance) arrived after a time."""

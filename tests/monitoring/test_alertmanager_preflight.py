@@ -89,3 +89,19 @@ def test_thresholds_that_make_no_sense_are_refused(tmp_path, role, settings, mes
 
 def test_the_default_thresholds_pass(tmp_path):
     assert preflight(tmp_path, RECEIVERS, "prometheus").ok
+
+
+PAGERDUTY = {"alertmanager_pagerduty_routing_key": "a" * 32, "alertmanager_watchdog_webhook_url": SINK}
+
+
+@pytest.mark.parametrize("url", ["https://events.pagerduty.com/v2/enqueue", "http://192.0.2.254:9099/pagerduty"])
+def test_pagerduty_events_go_to_an_http_url(tmp_path, url):
+    run = preflight(tmp_path, {**PAGERDUTY, "alertmanager_pagerduty_url": url})
+    assert run.ok, run.tail()
+
+
+def test_a_pagerduty_url_that_is_not_http_is_refused(tmp_path):
+    run = preflight(tmp_path, {**PAGERDUTY, "alertmanager_pagerduty_url": "events.pagerduty.com/v2/enqueue"})
+    assert not run.ok
+    output = " ".join(run.stdout.split())
+    assert "alertmanager_pagerduty_url must be an http(s) URL" in output, run.tail()

@@ -51,6 +51,24 @@ def test_channels_follow_the_severity_routing():
     assert config["route"]["group_interval"] == "5m"  # the 5-minute cooldown
 
 
+def test_pagerduty_pages_as_critical_at_the_configured_events_api():
+    def pagerduty(**overrides) -> list[dict]:
+        config = yaml.safe_load(render_config(alertmanager_pagerduty_routing_key="a" * 32, **overrides))
+        return [c for r in config["receivers"] for c in r.get("pagerduty_configs", [])]
+
+    assert pagerduty() == [
+        {
+            "routing_key": "a" * 32,
+            "url": "https://events.pagerduty.com/v2/enqueue",  # Alertmanager's own default
+            "severity": "critical",
+            "send_resolved": True,
+        }
+    ]
+    assert pagerduty(alertmanager_pagerduty_url="http://192.0.2.254:9099/pagerduty")[0]["url"] == (
+        "http://192.0.2.254:9099/pagerduty"
+    )
+
+
 def test_no_secret_no_channel():
     config = yaml.safe_load(render_config())
     assert test_alerts.channels_by_severity(config) == {"critical": [], "warning": [], "info": []}

@@ -273,6 +273,61 @@ def test_test_alerts_reach_every_configured_channel(host, sink):
         return [n for n in sink.notifications(since, "/teams") if "HorillaTestAlert" in json.dumps(n.payload)]
 
     testing.wait_for(teams, 60, "Teams (natively on Alertmanager 0.28, through the relay on 0.25) at the sink")
+    assert_every_channel_in_its_protocol(sink, since, result.stdout)
+
+
+# What drill-settings/hosts.yml sends where: every channel to the sink, each in its own
+# protocol; PagerDuty critical only, e-mail critical and warning (the role's defaults).
+EVERY_SEVERITY = ("critical", "warning", "info")
+CHANNEL_SEVERITIES = {"/slack": EVERY_SEVERITY, "/discord": EVERY_SEVERITY, "/pagerduty": ("critical",)}
+EMAIL = {"from": "alertmanager@horilla-lab.test", "to": ["ops@horilla-lab.test"]}
+
+
+def assert_every_channel_in_its_protocol(sink, since: float, report: str) -> None:
+    """The test alerts of one horilla-test-alerts --resolve run (its report) reached each
+    channel in the shape Alertmanager gives it, firing then resolved, and the command
+    saw each channel delivered."""
+    run = re.search(r"accepted 3 test alerts .*, run (\w+)\.", report).group(1)
+    verdicts = dict(re.findall(r"^(\w+)\s+[\w,]+\s+\d+\s+\d+\s+(.+)$", report, re.MULTILINE))
+    # Debian 12's Alertmanager has no Teams receiver: its relay is a webhook there.
+    teams = [] if testing.lab().release == "bookworm" else ["msteams"]
+    channels = ["discord", "email", *teams, "pagerduty", "slack", "webhook"]
+    assert {c: verdicts.get(c) for c in channels} == dict.fromkeys(channels, "delivered"), report
+
+    # Alertmanager's title of each test group: "[FIRING:1] HorillaTestAlert critical
+    # (mon1 <run> true)" (the group labels, then the other common labels).
+    def expected(severities) -> list[str]:
+        return sorted(f"{status} HorillaTestAlert {s} " for status in ("[FIRING:1]", "[RESOLVED]") for s in severities)
+
+    def titles(path: str) -> list[str]:
+        return sorted(t.split("(")[0] for t in sink.titles(since, path, f" {run} "))
+
+    for path, severities in CHANNEL_SEVERITIES.items():
+        testing.wait_for(lambda p=path, s=severities: titles(p) == expected(s), 60, f"firing and resolved at {path}")
+
+    slack = [n.payload for n in sink.notifications(since, "/slack") if run in json.dumps(n.payload)]
+    assert all(isinstance(a["text"], str) and a["color"] in ("danger", "good") for p in slack for a in p["attachments"])
+    discord = [n.payload for n in sink.notifications(since, "/discord") if run in json.dumps(n.payload)]
+    # discord.go: red firing (0x992D22), green resolved (0x2ECC71).
+    assert all(isinstance(p["content"], str) and p["embeds"][0]["color"] in (0x992D22, 0x2ECC71) for p in discord)
+
+    # PagerDuty Events API v2: the lab's generated key, one incident (dedup_key)
+    # triggered then resolved, with the severity the role gives pages.
+    events = [n.payload for n in sink.notifications(since, "/pagerduty") if f" {run} " in json.dumps(n.payload)]
+    assert [e["event_action"] for e in events] == ["trigger", "resolve"]
+    assert {e["routing_key"] for e in events} == {testing.secret("alertmanager_pagerduty_routing_key")}
+    assert len({e["dedup_key"] for e in events}) == 1 and events[0]["dedup_key"]
+    assert {(e["payload"]["severity"], e["payload"]["source"]) for e in events} == {("critical", "Alertmanager")}
+
+    # E-mail through the sink's SMTP server: critical and warning, firing and resolved.
+    def mails() -> list[dict]:
+        return [m for m in sink.mails(since) if f" {run} " in m["subject"]]
+
+    def subjects() -> list[str]:
+        return sorted(m["subject"].split("(")[0] for m in mails())
+
+    testing.wait_for(lambda: subjects() == expected(("critical", "warning")), 60, "the test alerts' e-mails")
+    assert all({k: m[k] for k in EMAIL} == EMAIL and "HorillaTestAlert" in m["body"] for m in mails())
 
 
 # --- Grafana: no package can be had on these machines ------------------------------------
