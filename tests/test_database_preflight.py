@@ -173,3 +173,38 @@ def test_extra_parameters_must_be_a_dictionary(tmp_path):
     result = run_preflight(tmp_path, extra_vars={"postgresql_parameters_extra": ["archive_mode=on"]})
     assert not result.ok
     assert "postgresql_parameters_extra" in result.stdout
+
+
+def test_strict_synchronous_mode_on_two_members_is_refused(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_synchronous_mode_strict": True})
+    assert not result.ok
+    assert "postgresql_synchronous_mode_strict is true on db1, but the group `postgres` has 2 member(s)" in " ".join(
+        result.stdout.split()
+    )
+
+
+def test_strict_synchronous_mode_is_the_default_on_three_members(tmp_path):
+    """Three members: strict mode by default, and preflight accepts it."""
+    result = run_preflight(tmp_path, postgres=("db1", "db2", "db3"), etcd=("db1", "db2", "db3"))
+    assert result.ok, result.stdout[-3000:]
+
+
+def test_required_watchdog_without_a_device_is_refused(tmp_path):
+    # The device is named, not this machine's /dev/watchdog, which may exist.
+    extra = {"postgresql_watchdog_mode": "required", "_postgresql_watchdog_device": str(tmp_path / "watchdog")}
+    result = run_preflight(tmp_path, extra_vars=extra)
+    assert not result.ok
+    assert f"postgresql_watchdog_mode is required on db1, which has no {tmp_path / 'watchdog'}" in " ".join(
+        result.stdout.split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "device"),
+    [("required", "/dev/null"), ("automatic", "/nonexistent/watchdog")],
+    ids=["required-with-a-character-device", "automatic-without-one"],
+)
+def test_watchdog_where_it_can_work_passes(tmp_path, mode, device):
+    extra = {"postgresql_watchdog_mode": mode, "_postgresql_watchdog_device": device}
+    result = run_preflight(tmp_path, extra_vars=extra)
+    assert result.ok, result.stdout[-3000:]

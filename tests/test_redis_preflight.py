@@ -20,14 +20,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 PASSWORD = secrets.token_hex(16)
 
 
-def inventory(tmp_path: Path, sentinels: list[str], extra: dict | None = None) -> Path:
-    hosts = {"redis1": 41, "redis2": 42, "mon1": 61}
+def inventory(
+    tmp_path: Path, sentinels: list[str], extra: dict | None = None, servers: tuple[str, ...] = ("redis1", "redis2")
+) -> Path:
+    hosts = {"redis1": 41, "redis2": 42, "redis3": 43, "mon1": 61}
     local = {"ansible_connection": "local", "ansible_python_interpreter": os.environ.get("PYTHON", "python3")}
     doc = {
         "all": {
             "vars": {**local, **(extra or {})},
             "children": {
-                "redis": {"hosts": {h: {"internal_address": f"192.0.2.{hosts[h]}"} for h in ("redis1", "redis2")}},
+                "redis": {"hosts": {h: {"internal_address": f"192.0.2.{hosts[h]}"} for h in servers}},
                 "sentinel": {"hosts": {h: {"internal_address": f"192.0.2.{hosts[h]}"} for h in sentinels}},
             },
         }
@@ -63,6 +65,47 @@ def test_good_input_passes(tmp_path):
 )
 def test_bad_input_stops_in_preflight(tmp_path, sentinels, extra, message):
     run = preflight(inventory(tmp_path, sentinels, extra))
+    assert not run.ok
+    output = " ".join(run.stdout.split())
+    assert " ".join(message.split()) in output, run.stdout[-3000:]
+
+
+THREE = ("redis1", "redis2", "redis3")
+
+
+def test_guard_with_a_replica_to_spare_passes(tmp_path):
+    """Three servers: the default (1 replica) and a lag of 1 s are accepted."""
+    extra = {"redis_password": PASSWORD, "redis_min_replicas_max_lag": 1}
+    run = preflight(inventory(tmp_path, ["redis1", "redis2", "mon1"], extra, servers=THREE))
+    assert run.ok, run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("servers", "guard", "message"),
+    [
+        (
+            ("redis1", "redis2"),
+            {"redis_min_replicas_to_write": 1},
+            "redis_min_replicas_to_write is 1 on redis1, but redis_servers lists 2 server(s), so a primary has"
+            " 1 replica(s): one replica down or restarting would stop every write",
+        ),
+        (
+            THREE,
+            {"redis_min_replicas_to_write": 3},
+            "redis_min_replicas_to_write is 3 on redis1, but redis_servers lists 3 server(s), so a primary has"
+            " 2 replica(s): the primary would never accept a write. Use at most 1",
+        ),
+        (
+            THREE,
+            {"redis_min_replicas_to_write": 1, "redis_min_replicas_max_lag": 0},
+            "redis_min_replicas_max_lag is 0 on redis1 with redis_min_replicas_to_write 1: Redis turns the guard off",
+        ),
+    ],
+    ids=["as-many-as-replicas", "more-than-replicas", "no-lag"],
+)
+def test_guard_the_group_cannot_serve_stops_in_preflight(tmp_path, servers, guard, message):
+    extra = {"redis_password": PASSWORD, **guard}
+    run = preflight(inventory(tmp_path, ["redis1", "redis2", "mon1"], extra, servers=servers))
     assert not run.ok
     output = " ".join(run.stdout.split())
     assert " ".join(message.split()) in output, run.stdout[-3000:]
