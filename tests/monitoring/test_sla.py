@@ -119,6 +119,36 @@ def test_month_range_and_times():
     assert sla_report.parse_time("2026-10-15T12:00").tzinfo is UTC
 
 
+def test_last_month_and_period_labels():
+    now = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
+    first, following = sla_report.month_range("last", now)
+    assert (first.isoformat(), following.isoformat()) == ("2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00")
+    assert sla_report.period_label(first, following) == "2026-12"
+    assert sla_report.period_label(first, datetime(2026, 12, 15, tzinfo=UTC)) == "2026-12-01_2026-12-15"
+
+
+def test_the_monthly_timer_writes_and_announces_last_month(api: FakeApi, monkeypatch, tmp_path: Path):
+    """--month last --output-dir --send: the report file, and one info alert that says
+    where it is and ends before the cooldown, so it is delivered once."""
+    posted = []
+    monkeypatch.setattr(sla_report, "Prometheus", lambda url: Prometheus(url, fetch=api))
+    monkeypatch.setattr(sla_report.Alertmanager, "post_alerts", lambda self, alerts: posted.append((self, alerts)))
+    monkeypatch.setenv("HORILLA_MONITORING_SETTINGS", str(tmp_path / "none.env"))
+    monkeypatch.setenv("HORILLA_ALERTMANAGER_URL", "http://am.test:9093")
+    argv = ["--month", "last", "--format", "html", "--output-dir", str(tmp_path / "reports"), "--send"]
+    assert sla_report.main(argv) == 0
+    [report] = list((tmp_path / "reports").glob("sla-*.html"))
+    label = report.stem.removeprefix("sla-")
+    assert re.fullmatch(r"\d{4}-\d{2}", label)
+    [(am, [alert])] = posted
+    assert am.base_url == "http://am.test:9093"
+    assert alert["labels"] == {**alert["labels"], "alertname": "HorillaSlaReport", "severity": "info", "period": label}
+    assert alert["annotations"]["summary"] == f"SLA report {label}: uptime no data (objective 99.99 %)"
+    assert f":{report}" in alert["annotations"]["description"]
+    lifetime = datetime.fromisoformat(alert["endsAt"]) - datetime.fromisoformat(alert["startsAt"])
+    assert 60 <= lifetime.total_seconds() < 300  # MONITOR_ALERT_COOLDOWN's default
+
+
 def test_durations_in_queries_are_whole_seconds(api: FakeApi, prom: Prometheus):
     """Prometheus reports its rule interval as a float (5.0); PromQL rejects "5.0s"."""
     api.groups = [{"name": "horilla-sli", "interval": 5.0}]

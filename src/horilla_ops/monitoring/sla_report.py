@@ -4,17 +4,25 @@
   horilla-sla-report --month 2026-10          one calendar month (UTC)
   horilla-sla-report --from 2026-10-01 --to 2026-10-15T12:00
   horilla-sla-report --month 2026-10 --format html --output /srv/reports/2026-10.html
+  horilla-sla-report --month last --format html --output-dir /var/lib/horilla-ops/reports --send
+                                              last month's, kept as sla-YYYY-MM.html and
+                                              announced to the info channels (the monthly
+                                              timer's command)
 
 Contents (CONTRIBUTING.md, Requirements): uptime percentage, downtime incidents with start
 and end, p95 response time, error rate, alert summary, improvement recommendations,
 and plots of availability and latency over time. With --output, Markdown reports
 keep their plots in SVG files beside the report; HTML reports embed them.
+
+--send posts the summary to Alertmanager as one info alert, HorillaSlaReport, so it
+goes wherever the site's info alerts go (the channels of alertmanager_channel_severities).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import socket
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,6 +38,7 @@ from horilla_ops.monitoring.settings import (
     SettingsError,
 )
 from horilla_ops.monitoring.sla import SlaReport, compute
+from horilla_ops.monitoring.test_alerts import Alertmanager, AlertmanagerError
 
 
 def parse_time(text: str) -> datetime:
@@ -41,11 +50,15 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def month_range(month: str) -> tuple[datetime, datetime]:
+def month_range(month: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The calendar month YYYY-MM, or "last": the one before now's (UTC)."""
+    if month == "last":
+        today = (now or datetime.now(UTC)).astimezone(UTC)
+        month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     try:
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--month takes YYYY-MM, got {month!r}") from None
+        raise argparse.ArgumentTypeError(f"--month takes YYYY-MM or last, got {month!r}") from None
     following = (first + timedelta(days=32)).replace(day=1)
     return first, following
 
@@ -186,23 +199,57 @@ def write(report: SlaReport, fmt: str, output: Path | None) -> str:
     return text
 
 
+def period_label(start: datetime, end: datetime) -> str:
+    """2026-10 for a calendar month, else 2026-10-01_2026-10-15."""
+    month = start.strftime("%Y-%m")
+    if (start, end) == month_range(month):
+        return month
+    return f"{start:%Y-%m-%d}_{end:%Y-%m-%d}"
+
+
+def announcement(report: SlaReport, label: str, where: str | None, now: datetime, lifetime: int) -> dict:
+    """The info alert --send posts. It ends before the cooldown (Alertmanager's repeat
+    interval) is over, so each channel gets it once (and, as every alert, its resolution)."""
+    uptime = "no data" if report.availability is None else f"{100 * report.availability:.4f} %"
+    lines = _summary(report) + [f"Recommendation: {r}" for r in report.recommendations()]
+    if where:
+        lines.append(f"Full report: {where}")
+    return {
+        "labels": {
+            "alertname": "HorillaSlaReport",
+            "severity": "info",
+            "period": label,
+            "instance": socket.gethostname(),
+        },
+        "annotations": {
+            "summary": f"SLA report {label}: uptime {uptime} (objective {100 * AVAILABILITY_OBJECTIVE:g} %)",
+            "description": "\n".join(lines),
+        },
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(seconds=lifetime)).isoformat(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="horilla-sla-report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     period = parser.add_mutually_exclusive_group()
-    period.add_argument("--month", help="a calendar month, YYYY-MM (UTC)")
+    period.add_argument("--month", help="a calendar month, YYYY-MM (UTC), or last (the previous one)")
     period.add_argument("--from", dest="start", type=parse_time, help="start of the period (ISO date or date-time)")
     parser.add_argument("--to", dest="end", type=parse_time, help="end of the period (default: now)")
     parser.add_argument("--format", choices=("markdown", "html"), default="markdown")
-    parser.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    target.add_argument("--output-dir", type=Path, help="write it here as sla-<period>.md or .html")
+    parser.add_argument("--send", action="store_true", help="announce the summary to Alertmanager (info)")
     parser.add_argument("--prometheus-url", help="default: $HORILLA_PROMETHEUS_URL")
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC)
     if args.month:
         try:
-            start, end = month_range(args.month)
+            start, end = month_range(args.month, now)
         except argparse.ArgumentTypeError as exc:
             parser.error(str(exc))
     else:
@@ -223,11 +270,25 @@ def main(argv: list[str] | None = None) -> int:
     except PrometheusError as exc:
         print(f"horilla-sla-report: {exc}", file=sys.stderr)
         return 2
-    text = write(report, args.format, args.output)
-    if args.output is None:
+    label = period_label(start, end)
+    output = args.output
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        output = args.output_dir / f"sla-{label}.{'html' if args.format == 'html' else 'md'}"
+    text = write(report, args.format, output)
+    if output is None:
         sys.stdout.write(text)
     else:
-        print(f"horilla-sla-report: wrote {args.output} ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+        print(f"horilla-sla-report: wrote {output} ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+    if args.send:
+        where = None if output is None else f"{socket.gethostname()}:{output}"
+        alert = announcement(report, label, where, now, lifetime=max(60, settings.alert_cooldown - 60))
+        try:
+            Alertmanager(settings.alertmanager_url).post_alerts([alert])
+        except AlertmanagerError as exc:
+            print(f"horilla-sla-report: not sent: {exc}", file=sys.stderr)
+            return 1
+        print(f"horilla-sla-report: sent to {settings.alertmanager_url} as HorillaSlaReport", file=sys.stderr)
     return 0
 
 
