@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -328,6 +329,56 @@ def assert_every_channel_in_its_protocol(sink, since: float, report: str) -> Non
 
     testing.wait_for(lambda: subjects() == expected(("critical", "warning")), 60, "the test alerts' e-mails")
     assert all({k: m[k] for k in EMAIL} == EMAIL and "HorillaTestAlert" in m["body"] for m in mails())
+
+
+# --- Schedules: the monthly SLA report and the weekly alert-channel test -----------------
+
+SCHEDULED = {"horilla-sla-report": "*-*-01 07:00:00", "horilla-test-alerts": "Mon *-*-* 10:00:00"}
+
+
+def test_the_reports_and_the_channel_test_are_scheduled(host):
+    for name, schedule in SCHEDULED.items():
+        timer = host.service(f"{name}.timer")
+        assert timer.is_running and timer.is_enabled, name
+        assert schedule in host.check_output(f"systemctl show -P TimersCalendar {name}.timer"), name
+        # Only its timer starts it.
+        assert not host.service(f"{name}.service").is_running
+
+
+def test_the_monthly_sla_report_is_kept_and_sent(host, sink):
+    """What the timer runs, run now: last month's report on disk, and its summary at the
+    info channels as HorillaSlaReport, naming where the report is."""
+    since = time.time()
+    host.run_expect([0], "systemctl start horilla-sla-report.service")
+    month = (datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    report = host.file(f"/var/lib/horilla-ops/reports/sla-{month}.html")
+    assert report.exists and "<h1>Horilla HR SLA report</h1>" in report.content_string
+
+    def announced():
+        found = [a for _, a in sink.alerts(since) if a["labels"]["alertname"] == "HorillaSlaReport"]
+        return found or None
+
+    [alert, *_] = testing.wait_for(announced, 60, "HorillaSlaReport at the sink")
+    assert alert["labels"]["severity"] == "info" and alert["labels"]["period"] == month
+    assert alert["annotations"]["summary"].startswith(f"SLA report {month}: uptime ")
+    assert f"sla-{month}.html" in alert["annotations"]["description"]
+
+
+def test_a_schedule_can_be_turned_off_and_on_again(host):
+    off = run_playbook(
+        "playbooks/monitoring.yml",
+        limit=monitoring.host(),
+        tags=["ops_cli"],
+        extra_vars={"monitoring_alert_test_schedule": ""},
+        timeout=600,
+    )
+    assert off.ok, off.tail()
+    assert not host.file("/etc/systemd/system/horilla-test-alerts.timer").exists
+    assert not host.service("horilla-test-alerts.timer").is_running
+    assert host.service("horilla-sla-report.timer").is_running  # the other one stays
+    on = run_playbook("playbooks/monitoring.yml", limit=monitoring.host(), tags=["ops_cli"], timeout=600)
+    assert on.ok, on.tail()
+    assert host.service("horilla-test-alerts.timer").is_running
 
 
 # --- Grafana: no package can be had on these machines ------------------------------------
