@@ -29,6 +29,15 @@ def render_config(**overrides) -> str:
         _alertmanager_msteams_relay_url="http://127.0.0.1:9095/alerts",
     )
     variables.update(overrides)
+    # Defaults that derive from others (the repeat intervals from the cooldown), resolved
+    # as Ansible would; those that need a host's facts are not used by the template.
+    for _ in range(3):
+        for name, value in variables.items():
+            if isinstance(value, str) and "{{" in value:
+                try:
+                    variables[name] = env.from_string(value).render(**variables)
+                except jinja2.UndefinedError:
+                    pass
     return env.from_string((ROLE / "templates" / "alertmanager.yml.j2").read_text()).render(**variables)
 
 
@@ -148,3 +157,13 @@ def test_legacy_match_routes_are_understood(key):
     }
     assert test_alerts.channels_by_severity(config)["critical"] == [test_alerts.INTEGRATIONS[key]]
     assert test_alerts.channels_by_severity(config)["info"] == []
+
+
+@pytest.mark.parametrize(("settings", "expected"), [({}, "300s"), ({"MONITOR_ALERT_COOLDOWN": 900}, "900s")])
+def test_the_cooldown_is_the_repeat_interval_of_every_class(settings, expected):
+    """MONITOR_ALERT_COOLDOWN (CONTRIBUTING.md, "Cooldown"): a still-firing group is sent
+    again after it, pages included; the Watchdog keeps its own heartbeat."""
+    route = yaml.safe_load(render_config(monitoring_cli_settings=settings))["route"]
+    assert route["repeat_interval"] == expected
+    critical = [r for r in route["routes"] if r["receiver"] == "critical"]
+    assert [r["repeat_interval"] for r in critical] == [expected]
