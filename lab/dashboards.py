@@ -819,6 +819,15 @@ def infrastructure_health() -> dict[str, Any]:
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
+                    Panel(
+                        "External services",
+                        "state-timeline",
+                        [Target('probe_success{scope="external"}', "{{service}}")],
+                        description="monitoring_external_services (HorillaExternalServiceDown).",
+                        width=24,
+                        thresholds=RED_GREEN,
+                        mappings=UP_DOWN,
+                    ),
                 ],
             ),
             Row(

@@ -17,6 +17,12 @@ HTTP, every webhook channel (the path names the channel):
     GET  /?after=<t>     the notifications that arrived at or after t (time.time())
     GET  /smtp?after=<t> the e-mails that arrived at or after t
 
+HTTP, the lab's "external service" (monitoring_external_services in the drill settings),
+which a test takes down and brings back:
+
+    GET  /service        200 "up" while it is up, else 503 "down"
+    PUT  /service        the body "up" or "down" sets it
+
 SMTP, e-mail: the minimum of RFC 5321 that Alertmanager and smtplib speak (EHLO/HELO,
 MAIL FROM, RCPT TO, DATA, RSET, NOOP, QUIT). No STARTTLS and no AUTH: a lab-only plain
 listener on the lab network (hence alertmanager_smtp_require_tls: false there). Each
@@ -39,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 RECEIVED: list[dict] = []
 MAILS: list[dict] = []
 LOCK = threading.Lock()
+SERVICE = {"up": True}
 
 
 def reply_to(path: str, payload: dict) -> tuple[int, str, bytes]:
@@ -54,6 +61,21 @@ def reply_to(path: str, payload: dict) -> tuple[int, str, bytes]:
 
 
 class Handler(BaseHTTPRequestHandler):
+    def answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        state = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode().strip()
+        if self.path != "/service" or state not in ("up", "down"):
+            self.send_error(400)
+            return
+        SERVICE["up"] = state == "up"
+        self.answer(200, state.encode())
+
     def do_POST(self) -> None:
         received_at = time.time()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -75,6 +97,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        if url.path == "/service":
+            if SERVICE["up"]:
+                self.answer(200, b"up")
+            else:
+                self.answer(503, b"down")
+            return
         after = float(parse_qs(url.query).get("after", ["0"])[0])
         with LOCK:
             kept = MAILS if url.path == "/smtp" else RECEIVED

@@ -143,6 +143,12 @@ class Sink:
         """The titles (TITLES) of the notifications to a channel's path that contain a text."""
         return [t for n in self.notifications(after, path) for t in TITLES[path](n.payload) if containing in t]
 
+    def set_service(self, state: str) -> None:
+        """Takes the lab's external service (GET /service) "down" or brings it "up"."""
+        request = urllib.request.Request(f"http://{self.host}:{self.port}/service", data=state.encode(), method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the lab's own sink)
+            assert response.read().decode() == state
+
     def mails(self, after: float = 0.0) -> list[dict]:
         """The e-mails the sink's SMTP server kept after a time: from, to, subject, body."""
         return get_json(f"http://{self.host}:{self.port}/smtp?after={after}", timeout=30)

@@ -69,6 +69,17 @@ def test_a_body_that_is_not_json_is_refused_and_not_kept(sink):
     assert received(sink) == []
 
 
+def test_the_lab_external_service_goes_down_and_up_on_request(sink):
+    """The drill settings' external service: a test takes it down and brings it back."""
+    assert requests.get(f"{sink}/service", timeout=5).status_code == 200
+    assert requests.put(f"{sink}/service", data=b"down", timeout=5).ok
+    assert requests.get(f"{sink}/service", timeout=5).status_code == 503
+    assert requests.put(f"{sink}/service", data=b"sideways", timeout=5).status_code == 400
+    assert requests.put(f"{sink}/service", data=b"up", timeout=5).ok
+    assert requests.get(f"{sink}/service", timeout=5).text == "up"
+    assert received(sink) == []  # not a notification
+
+
 def test_each_channel_is_answered_as_its_service_answers(sink):
     """Alertmanager 0.28 fails a Slack delivery unless the body is "ok"; Discord answers
     204, PagerDuty's Events API 202 with its status."""

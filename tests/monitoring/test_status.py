@@ -105,6 +105,31 @@ def test_response_time_is_judged_by_monitor_max_response_time(api: FakeApi, prom
     assert status.collect(prom, Settings(max_response_time_ms=3000), now=1700000000).ok
 
 
+def test_external_services_are_shown_and_a_down_one_is_a_problem(api: FakeApi, prom: Prometheus):
+    healthy(api)
+    api.instant[status.Q_EXTERNAL] = vector(
+        ({"service": "ollama", "scope": "external"}, 1), ({"service": "chromadb", "scope": "external"}, 0)
+    )
+    result = status.collect(prom, SETTINGS, now=1700000000)
+    assert result.external_services == {"chromadb": False, "ollama": True}
+    assert result.problems == ["external service chromadb is down"]
+    assert "External services: chromadb DOWN, ollama up" in status.render(result)
+
+
+def test_verbose_says_what_was_checked_and_how_long_it_took(api: FakeApi, monkeypatch, tmp_path: Path, capsys):
+    healthy(api)
+    monkeypatch.setattr(status, "Prometheus", lambda url: Prometheus(url, fetch=api))
+    monkeypatch.setenv("HORILLA_MONITORING_SETTINGS", str(tmp_path / "none.env"))
+    assert status.main(["--status", "--json", "--verbose"]) == 0
+    out = capsys.readouterr()
+    json.loads(out.out)  # the JSON stays clean: the report is on stderr
+    checked = [line.split(":")[0] for line in out.err.splitlines()]
+    for what in ("scrape targets up", "PostgreSQL leader", "Redis primary", "firing alerts", "availability over 30d"):
+        assert f"checked {what}" in checked, out.err
+    assert "checked Redis primary: " in out.err and " ms, 1 answer(s)" in out.err
+    assert out.err.splitlines()[-1].startswith(f"checked {len(checked) - 1} things in ")
+
+
 def test_tiers_that_are_not_deployed_say_so(api: FakeApi, prom: Prometheus):
     api.instant[status.Q_UP] = vector(({"job": "node", "instance": "mon1"}, 1))
     result = status.collect(prom, SETTINGS, now=1700000000)

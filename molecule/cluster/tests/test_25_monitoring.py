@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
+from horilla_ops.monitoring.status import Q_EXTERNAL
 from lab import rules, testing
 from lab.cluster import app, monitoring, postgres, run_playbook
 from lab.cluster.monitoring import prom
@@ -329,6 +330,37 @@ def assert_every_channel_in_its_protocol(sink, since: float, report: str) -> Non
 
     testing.wait_for(lambda: subjects() == expected(("critical", "warning")), 60, "the test alerts' e-mails")
     assert all({k: m[k] for k in EMAIL} == EMAIL and "HorillaTestAlert" in m["body"] for m in mails())
+
+
+# --- External services: probed, shown, alerted on when down -------------------------------
+
+EXTERNAL = {"lab-service", "lab-smtp"}  # drill-settings/hosts.yml: the sink's HTTP /service and SMTP
+
+
+def external_probes() -> dict[str, str]:
+    return {r["metric"]["service"]: r["value"][1] for r in prom("/api/v1/query", query=Q_EXTERNAL)["result"]}
+
+
+def external_alerts() -> set[str]:
+    alerts = prom("/api/v1/alerts")["alerts"]
+    return {a["labels"]["service"] for a in alerts if a["labels"]["alertname"] == "HorillaExternalServiceDown"}
+
+
+def test_an_external_service_is_probed_shown_and_alerted_on_when_down(host, sink):
+    testing.wait_for(lambda: external_probes() == dict.fromkeys(EXTERNAL, "1"), 60, "both external services up")
+    state = json.loads(host.check_output("horilla-monitor --status --json"))
+    assert state["external_services"] == dict.fromkeys(EXTERNAL, True)
+    sink.set_service("down")
+    try:
+        testing.wait_for(lambda: external_probes()["lab-service"] == "0", 60, "the probe to fail")
+        # for: 1m, evaluated every 5 s in the lab.
+        testing.wait_for(lambda: external_alerts() == {"lab-service"}, 120, "HorillaExternalServiceDown")
+        state = json.loads(host.run("horilla-monitor --status --json").stdout)
+        assert state["external_services"] == {"lab-service": False, "lab-smtp": True}
+        assert "external service lab-service is down" in state["problems"]
+    finally:
+        sink.set_service("up")
+    testing.wait_for(lambda: external_alerts() == set(), 60, "the alert to resolve")
 
 
 # --- Schedules: the monthly SLA report and the weekly alert-channel test -----------------

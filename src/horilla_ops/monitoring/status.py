@@ -6,6 +6,8 @@
   horilla-monitor --daemon          a cycle every MONITOR_CHECK_INTERVAL seconds,
                                     keeping the JSON state file fresh
   --json                            print JSON instead of the table
+  --verbose                         also say what was checked and how long each check
+                                    took (on stderr)
 
 Thresholds are the MONITOR_* variables (environment, or
 /etc/horilla-ops/monitoring.env). The state file is
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from horilla_ops.monitoring import promapi
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from horilla_ops.monitoring.settings import AVAILABILITY_OBJECTIVE, Settings, SettingsError
 
@@ -40,6 +43,8 @@ TIERS: dict[str, str] = {
     "elasticsearch": "Elasticsearch exporter",
     "blackbox_http": "HTTP probes",
     "blackbox_tcp": "TCP probes",
+    "blackbox_external_http": "external services (HTTP)",
+    "blackbox_external_tcp": "external services (TCP)",
     "prometheus": "Prometheus",
     "alertmanager": "Alertmanager",
 }
@@ -61,10 +66,57 @@ Q_REDIS_PRIMARY = 'redis_instance_info{role="master"} and on (instance) redis_up
 Q_HAPROXY_BACKENDS = "max by (proxy) (haproxy_backend_active_servers)"
 # The recording rule the slow-response alert judges (horilla-slo.rules.yml), in seconds.
 Q_RESPONSE_P95 = "max(horilla:http_request_duration_seconds:p95_rate5m)"
+# The inventory's external services (monitoring_external_services: Ollama, N8N, ...).
+Q_EXTERNAL = 'probe_success{scope="external"}'
 Q_AVAILABILITY = f"avg_over_time(horilla:service_up:probe[{SLA_WINDOW}])"
 Q_DOWN_SAMPLES = (
     f"count_over_time(horilla:service_up:probe[{SLA_WINDOW}]) - sum_over_time(horilla:service_up:probe[{SLA_WINDOW}])"
 )
+# What each query checks, in --verbose's words.
+CHECKS: dict[str, str] = {
+    Q_UP: "scrape targets up",
+    Q_PROBES: "probes of each node's services",
+    Q_CPU: "CPU busy per host",
+    Q_MEMORY: "memory used per host",
+    Q_DISK_FREE: "disk free per host",
+    Q_PG_LEADER: "PostgreSQL leader",
+    Q_PG_LAG: "replication lag",
+    Q_REDIS_PRIMARY: "Redis primary",
+    Q_HAPROXY_BACKENDS: "HAProxy backends with a server up",
+    Q_RESPONSE_P95: "response time p95",
+    Q_EXTERNAL: "external services",
+    Q_AVAILABILITY: f"availability over {SLA_WINDOW}",
+    Q_DOWN_SAMPLES: f"downtime over {SLA_WINDOW}",
+}
+
+
+class TimedPrometheus:
+    """A Prometheus whose every request is timed, for --verbose: (check, seconds, answers)."""
+
+    def __init__(self, prom: Prometheus) -> None:
+        self._prom = prom
+        self.timings: list[tuple[str, float, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._prom, name)
+
+    def _timed(self, what: str, call: Any) -> Any:
+        started = time.monotonic()
+        result = call()
+        self.timings.append((what, time.monotonic() - started, len(result) if isinstance(result, list) else 1))
+        return result
+
+    def query(self, expr: str, at: float | None = None) -> list[Any]:
+        return self._timed(CHECKS.get(expr, expr), lambda: self._prom.query(expr, at))
+
+    def scalar(self, expr: str, at: float | None = None) -> float | None:
+        return promapi.Prometheus.scalar(self, expr, at)  # type: ignore[arg-type]  # through self.query
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._timed("firing alerts", self._prom.alerts)
+
+    def evaluation_interval(self, group: str = "horilla-sli", default: float = 15.0) -> float:
+        return self._timed("rule evaluation interval", lambda: self._prom.evaluation_interval(group, default))
 
 
 @dataclass
@@ -116,6 +168,7 @@ class ClusterStatus:
     redis_primary: list[str] | None
     haproxy_backends: dict[str, int] | None
     response_time_p95_ms: float | None
+    external_services: dict[str, bool]
     alerts: list[Alert]
     sla: Sla
     problems: list[str]
@@ -189,6 +242,12 @@ def collect(prom: Prometheus, settings: Settings, now: float | None = None) -> C
         haproxy = {s.labels.get("proxy", "?"): int(s.value) for s in prom.query(Q_HAPROXY_BACKENDS, now)}
         problems += [f"HAProxy backend {p} has no server up" for p, n in sorted(haproxy.items()) if n == 0]
 
+    external: dict[str, bool] = {}
+    for s in prom.query(Q_EXTERNAL, now):
+        name = s.labels.get("service", "?")
+        external[name] = external.get(name, True) and s.value == 1
+    problems += [f"external service {name} is down" for name, ok in sorted(external.items()) if not ok]
+
     # MONITOR_MAX_RESPONSE_TIME, the same threshold as the HorillaSlowResponses alert.
     p95 = prom.scalar(Q_RESPONSE_P95, now) if "horilla" in jobs else None
     p95_ms = None if p95 is None else 1000 * p95
@@ -227,6 +286,7 @@ def collect(prom: Prometheus, settings: Settings, now: float | None = None) -> C
         redis_primary=redis_primary,
         haproxy_backends=haproxy,
         response_time_p95_ms=p95_ms,
+        external_services=external,
         alerts=alerts,
         sla=sla,
         problems=problems,
@@ -288,6 +348,9 @@ def render(status: ClusterStatus) -> str:
         lines.append(f"HAProxy backends: {backends}")
     else:
         lines.append("HAProxy backends: not monitored (no haproxy job)")
+    if status.external_services:
+        services = ", ".join(f"{n} {'up' if ok else 'DOWN'}" for n, ok in sorted(status.external_services.items()))
+        lines.append(f"External services: {services}")
     if status.response_time_p95_ms is not None:
         lines.append(f"Response time p95 (5m): {status.response_time_p95_ms:.0f} ms")
     lines.append("")
@@ -343,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--once", action="store_true", help="run one monitoring cycle and write the state file")
     mode.add_argument("--daemon", action="store_true", help="run a cycle every MONITOR_CHECK_INTERVAL seconds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--verbose", action="store_true", help="say what was checked and how long it took")
     parser.add_argument("--prometheus-url", help="default: $HORILLA_PROMETHEUS_URL")
     parser.add_argument("--state-file", type=Path, help="default: $HORILLA_MONITOR_STATE_FILE")
     args = parser.parse_args(argv)
@@ -373,7 +437,13 @@ def main(argv: list[str] | None = None) -> int:
                 reported = verdict
             time.sleep(max(1.0, settings.check_interval - (time.monotonic() - started)))
 
-    state, status = cycle(prom, settings)
+    timed = TimedPrometheus(prom)
+    state, status = cycle(timed if args.verbose else prom, settings)
+    if args.verbose:
+        for what, seconds, answers in timed.timings:
+            print(f"checked {what}: {1000 * seconds:.0f} ms, {answers} answer(s)", file=sys.stderr)
+        total = sum(seconds for _, seconds, _ in timed.timings)
+        print(f"checked {len(timed.timings)} things in {1000 * total:.0f} ms ({prom.base_url})", file=sys.stderr)
     if args.once:
         write_state(state_file, state)
     if status is None:
