@@ -60,6 +60,60 @@ print(json.dumps(sorted(answered)))
 """
 
 
+# Runs in the scanning container: reads {"targets": ["address:port", ...], "postgres":
+# [port, ...], "timeout": s} on stdin, prints {"address:port": "tls" | "ssh" | "plaintext"}.
+# A listener "speaks TLS" when a TLS handshake with it completes (certificates are not
+# judged here: the services' own tests verify them); PostgreSQL's ports are asked with
+# its SSLRequest first, as a client does; SSH is encrypted, though not TLS.
+TLS_PROBE = r"""
+import json, socket, ssl, struct, sys
+from concurrent.futures import ThreadPoolExecutor
+spec = json.load(sys.stdin)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+def probe(target):
+    address, _, port = target.rpartition(":")
+    try:
+        with socket.create_connection((address, int(port)), timeout=spec["timeout"]) as s:
+            s.settimeout(spec["timeout"])
+            if int(port) in spec["postgres"]:
+                s.sendall(struct.pack("!II", 8, 80877103))
+                if s.recv(1) != b"S":
+                    return target, "plaintext"
+            else:
+                try:
+                    if s.recv(4, socket.MSG_PEEK) == b"SSH-":
+                        return target, "ssh"
+                except socket.timeout:
+                    pass  # a server that waits for the client to speak first
+            with context.wrap_socket(s, server_hostname=address):
+                return target, "tls"
+    except (OSError, ssl.SSLError):
+        return target, "plaintext"
+with ThreadPoolExecutor(16) as pool:
+    print(json.dumps(dict(pool.map(probe, spec["targets"]))))
+"""
+# PostgreSQL's ports: the servers' own and HAProxy's to the primary and the replicas.
+POSTGRES_PORTS = [5432, 5000, 5001]
+
+
+def speaks_tls(container: str, targets: Iterable[str], timeout: float = 1.5) -> dict[str, str]:
+    """{"address:port": "tls" | "ssh" | "plaintext"} of listeners, asked from `container`."""
+    spec = {"targets": sorted(set(targets)), "postgres": POSTGRES_PORTS, "timeout": timeout}
+    result = subprocess.run(
+        ["docker", "exec", "-i", container, "python3", "-c", TLS_PROBE],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the TLS probe from {container} failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout)
+
+
 def ports(ranges: Iterable[str | int]) -> list[int]:
     """[1, 2, ...] of ranges like "1-1024", 8080."""
     out: list[int] = []

@@ -170,3 +170,53 @@ def test_each_group_reaches_exactly_what_it_needs(site, group):
         "unexpected": sorted(set(answered) - set(want)),
         "missing": sorted(set(want) - set(answered)),
     }
+
+
+# Listeners that still carry data or credentials in clear, each with its reason: the
+# TLS of issue 23, item 2 is not built yet. A plaintext listener not named here fails
+# the test; a name that no longer matches anything is reported as fixed.
+PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
+    "http on the vip": ([80], "carries nothing: every request gets a 301 to https (roles/haproxy, app.cfg.j2)"),
+    "app": ([8000], "gunicorn behind HAProxy: TLS ends on the VIP, the hop to the app node is HTTP"),
+    "postgres": ([5432, 5000, 5001], "PostgreSQL without ssl, directly and through HAProxy"),
+    "patroni": ([8008], "Patroni's REST API over http"),
+    "etcd": ([2379, 2380], "etcd client and peer traffic without TLS"),
+    "redis": ([6379, 26379], "Redis and Sentinel without TLS"),
+    "metrics": ([9100, 9114, 9115, 9121, 9187, 9090, 9093, 9094], "exporters, Prometheus, Alertmanager: no web config"),
+    "haproxy stats": ([8404], "HAProxy's stats and metrics, basic auth in clear"),
+    "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
+}
+# Listeners that speak TLS already: the probe must find them so (it can tell).
+TLS_PORTS = {9200: "Elasticsearch HTTP", 9300: "Elasticsearch transport", 8432: "pgBackRest's TLS server"}
+
+
+def test_every_listener_an_allowed_peer_reaches_is_encrypted_or_a_named_exception(site):
+    """Issue 23, item 7: each listener that answered a group's scan, asked from that group's
+    host whether it speaks TLS (PostgreSQL's after its SSLRequest; SSH counts as encrypted)."""
+    groups = json.loads(REPORT.read_text()).get("groups", {})
+    assert set(groups) == set(GROUPS_SCANNED), "the group scans run first (this file's order)"
+    addresses = {name: address for address, name in site["names"].items()}
+    found: dict[str, str] = {}
+    for scanned in groups.values():
+        container = testing.lab().host(scanned["from"]).container
+        targets = {f"{addresses[t.split(':')[0]]}:{t.split(':')[1]}": t for t in scanned["reached"]}
+        for target, kind in scan.speaks_tls(container, targets).items():
+            found[targets[target]] = kind
+    plaintext = sorted(
+        (t for t, kind in found.items() if kind == "plaintext"), key=lambda t: (t.split(":")[0], int(t.split(":")[1]))
+    )
+    excepted = {port: name for name, (ports, _) in PLAINTEXT_EXCEPTIONS.items() for port in ports}
+    save(
+        plaintext_listeners=plaintext,
+        plaintext_exceptions={
+            name: {"ports": sorted(set(ports) & {int(t.split(":")[1]) for t in plaintext}), "reason": why}
+            for name, (ports, why) in PLAINTEXT_EXCEPTIONS.items()
+        },
+        encrypted_listeners={t: kind for t, kind in sorted(found.items()) if kind != "plaintext"},
+    )
+    assert [t for t in plaintext if int(t.split(":")[1]) not in excepted] == []
+    for target, kind in found.items():
+        if int(target.split(":")[1]) in TLS_PORTS:
+            assert kind == "tls", (target, TLS_PORTS[int(target.split(":")[1])])
+        if target.endswith(":22"):
+            assert kind == "ssh", target
