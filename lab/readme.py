@@ -296,6 +296,14 @@ def firewall_table() -> str:
         reached = ", ".join(f"`{x}`" for x in scan.get("outsider_open", [])) or "nothing"
         when = f"{scan.get('measured_at', '?')[:10]} ({scan.get('app', '?')})"
         lines += ["", f"Scan of {when}: an outsider on the lab network tried {tried}; it reached {reached}."]
+        if "plaintext_listeners" in scan:
+            clear = scan["plaintext_listeners"]
+            encrypted = scan.get("encrypted_listeners", {})
+            lines[-1] += (
+                f" Of the listeners the groups' own hosts reach, {len(encrypted)} are encrypted (TLS or SSH) and"
+                f" {len(clear)} speak in clear, each under a named exception with its reason"
+                " (`plaintext_exceptions` in `reports/security/scan.json`) until issue 23's TLS lands."
+            )
     return "\n".join(lines)
 
 
