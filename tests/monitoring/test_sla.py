@@ -97,7 +97,7 @@ def test_markdown_report_with_plot_files(api: FakeApi, prom: Prometheus, tmp_pat
     out = tmp_path / "2026-10.md"
     text = sla_report.write(report, "markdown", out)
     assert out.read_text() == text
-    assert "| 1 | 2026-10-01 00:10:00 UTC | 2026-10-01 00:12:00 UTC | 2 min 0 s |" in text
+    assert "| 1 | 2026-10-01 00:10:00 UTC | 2026-10-01 00:12:00 UTC | 2 min 0 s | incident |" in text
     assert "| Availability | >= 99.99 % | 96.6805 % | NO |" in text
     assert "| HorillaApplicationDown | critical | 1 | 1 min 45 s |" in text
     assert "![availability](2026-10-availability.svg)" in text
@@ -117,6 +117,19 @@ def test_month_range_and_times():
     first, following = sla_report.month_range("2026-02")
     assert (first.isoformat(), following.isoformat()) == ("2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00")
     assert sla_report.parse_time("2026-10-15T12:00").tzinfo is UTC
+
+
+def test_downtime_inside_announced_maintenance_is_planned_not_an_incident(api: FakeApi, prom: Prometheus):
+    """horilla-maintenance announced 09:59 to 10:05 (horilla_maintenance_active): the
+    10:00 outage is marked planned, apart from incidents; the uptime figure keeps it."""
+    start, end = one_hour_with_a_two_minute_outage(api)
+    window = [(start + i * 15, 1.0 if 36 <= i < 60 else 0.0) for i in range(241)]
+    api.ranges[sla.Q_MAINTENANCE.format(b=15)] = matrix(({}, window))
+    report = sla.compute(prom, start, end)
+    assert [(i.start - start, i.planned) for i in report.incidents] == [(600, True)]
+    text = sla_report.write(report, "markdown", None)
+    assert "| 1 | 2026-10-01 00:10:00 UTC | 2026-10-01 00:12:00 UTC | 2 min 0 s | planned maintenance |" in text
+    assert "0 incident(s), 1 during planned maintenance" in text
 
 
 def test_last_month_and_period_labels():

@@ -38,6 +38,9 @@ Q_REQUESTS = (
     " or sum(increase(django_http_responses_total_by_status_view_method_total[{d}s]))"
 )
 Q_ALERTS = 'count by (alertname, severity) (ALERTS{alertstate="firing", severity!="none"})'
+# Planned maintenance (horilla-maintenance), 1 while it runs; max_over_time sees a short
+# window between two steps.
+Q_MAINTENANCE = "max(max_over_time(horilla_maintenance_active[{b}s]))"
 Q_LATENCY_PLOT = "max_over_time(horilla:http_request_duration_seconds:p95_rate5m[{b}s])"
 
 
@@ -45,6 +48,7 @@ Q_LATENCY_PLOT = "max_over_time(horilla:http_request_duration_seconds:p95_rate5m
 class Incident:
     start: float
     end: float | None  # None: still down at the end of the period
+    planned: bool = False  # inside announced maintenance (horilla-maintenance)
 
     def duration(self, period_end: float) -> float:
         return (self.end if self.end is not None else period_end) - self.start
@@ -205,6 +209,13 @@ def _incidents(prom: Prometheus, start: float, end: float, step: float, interval
     return found
 
 
+def maintenance_windows(prom: Prometheus, start: float, end: float, step: float) -> list[Incident]:
+    """When horilla_maintenance_active was 1: the runs of 1 (as down_periods finds runs of 0)."""
+    series = prom.query_range(Q_MAINTENANCE.format(b=max(1, round(step))), start, end, step)
+    points = [(t, 0.0 if v >= 1 else 1.0) for t, v in series[0].points] if series else []
+    return down_periods(points, step, end)
+
+
 def compute(prom: Prometheus, start: float, end: float) -> SlaReport:
     if end <= start:
         raise ValueError("the period must end after it starts")
@@ -219,6 +230,10 @@ def compute(prom: Prometheus, start: float, end: float) -> SlaReport:
 
     step = _step(duration, interval)
     incidents = _incidents(prom, start, end, step, interval)
+    for window in maintenance_windows(prom, start, end, step):
+        for incident in incidents:
+            if incident.start < (window.end or end) and window.start <= (incident.end or end):
+                incident.planned = True
 
     alert_series = prom.query_range(Q_ALERTS, start, end, step)
 

@@ -106,8 +106,14 @@ def _sections(report: SlaReport) -> dict[str, list[list[str]]]:
         [name, target, measured, {True: "yes", False: "NO", None: "-"}[met]]
         for name, target, measured, met in report.objectives()
     ]
-    incidents = [["#", "Start", "End", "Duration"]] + [
-        [str(n), _when(i.start), _when(i.end) if i.end is not None else "ongoing", _duration(i.duration(report.end))]
+    incidents = [["#", "Start", "End", "Duration", "Kind"]] + [
+        [
+            str(n),
+            _when(i.start),
+            _when(i.end) if i.end is not None else "ongoing",
+            _duration(i.duration(report.end)),
+            "planned maintenance" if i.planned else "incident",
+        ]
         for n, i in enumerate(report.incidents, 1)
     ]
     alerts = [["Alert", "Severity", "Episodes", "Firing for"]] + [
@@ -123,7 +129,9 @@ def _summary(report: SlaReport) -> list[str]:
     return [
         f"Period: {_when(report.start)} to {_when(report.end)} ({_duration(report.duration)})",
         f"Uptime: {uptime} (objective {100 * AVAILABILITY_OBJECTIVE:g} %); downtime {downtime}; "
-        f"{len(report.incidents)} incident(s); data coverage {100 * report.coverage:.1f} %",
+        f"{sum(not i.planned for i in report.incidents)} incident(s), "
+        f"{sum(i.planned for i in report.incidents)} during planned maintenance; "
+        f"data coverage {100 * report.coverage:.1f} %",
         f"Requests served: {requests}",
     ]
 
