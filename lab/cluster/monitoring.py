@@ -9,6 +9,7 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import testing
@@ -58,6 +59,23 @@ def alertmanager(path: str) -> dict | list:
 
 def query(expr: str) -> list[dict]:
     return prom("/api/v1/query", query=expr)["result"]
+
+
+def assert_maintenance_announced(reason: str, since: float) -> None:
+    """A playbook announced its work (playbooks/maintenance.yml) and ended it: its silence
+    was made and has expired, and horilla_maintenance_active was 1 and is 0 again."""
+    silences = [
+        s
+        for s in alertmanager("/api/v2/silences")
+        if s["createdBy"] == "horilla-maintenance"
+        and s["comment"] == f"Planned maintenance: {reason}"
+        and datetime.fromisoformat(s["startsAt"]).timestamp() >= since - 5
+    ]
+    assert [s["status"]["state"] for s in silences] == ["expired"], silences
+    seconds = max(1, round(time.time() - since))
+    series = f'horilla_maintenance_active{{reason="{reason}"}}'
+    testing.wait_for(lambda: [r["value"][1] for r in query(series)] == ["0"], 30, "the announcement ended")
+    assert [r["value"][1] for r in query(f"max_over_time({series}[{seconds}s])")] == ["1"]
 
 
 # Prometheus jobs with one target per host of an inventory group (roles/prometheus).

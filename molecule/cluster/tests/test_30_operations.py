@@ -48,7 +48,7 @@ def test_switchover_playbook_moves_the_leader_without_losing_a_commit():
     try:
         writer.wait_for_ack_after(time.monotonic(), 30)
         time.sleep(2)
-        started_at = time.monotonic()
+        started_at, wall_started = time.monotonic(), time.time()
         run = run_playbook("playbooks/postgresql-switchover.yml", timeout=300)
         assert run.ok, run.tail()
         writer.wait_for_ack_after(time.monotonic(), SWITCHOVER_CEILING)
@@ -71,6 +71,8 @@ def test_switchover_playbook_moves_the_leader_without_losing_a_commit():
     report.add_event("postgresql", figures)
     assert postgres.leader() == candidate
     assert lost == []
+    # The switchover announced itself (issue 24, item 5).
+    monitoring.assert_maintenance_announced("PostgreSQL switchover", since=wall_started)
     assert unavailable is not None and unavailable < SWITCHOVER_CEILING, figures
     assert figures["old_leader_role_after"] == "sync_standby"
 
