@@ -1,5 +1,6 @@
 """horilla-test-alerts against the real alertmanager.yml template and a fake Alertmanager API."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -34,10 +35,8 @@ def render_config(**overrides) -> str:
     for _ in range(3):
         for name, value in variables.items():
             if isinstance(value, str) and "{{" in value:
-                try:
+                with contextlib.suppress(jinja2.UndefinedError):
                     variables[name] = env.from_string(value).render(**variables)
-                except jinja2.UndefinedError:
-                    pass
     return env.from_string((ROLE / "templates" / "alertmanager.yml.j2").read_text()).render(**variables)
 
 
