@@ -209,8 +209,10 @@ def test_business_gauges_come_from_the_leader_only_and_match_the_database():
     right) and cheaply: each query well under a second, at most once a minute."""
     leader = testing.wait_for(lambda: leader_nodes() if len(leader_nodes()) == 1 else None, 60, "one leader")[0]
     for name in app.nodes():
+        # The count of runs is a counter: a node that led before keeps its past runs.
+        gauges = [s for s in business_gauges(name) if not s.startswith("horilla_business_queries_total")]
         if name != leader:
-            assert business_gauges(name) == {}, f"{name} holds no scheduler lock but exports business gauges"
+            assert gauges == [], f"{name} holds no scheduler lock but exports business gauges"
 
     def counted() -> dict[str, float]:
         return {
