@@ -457,6 +457,66 @@ def application_performance() -> dict[str, Any]:
                 ],
             ),
             Row(
+                "Business",
+                [
+                    Panel(
+                        "Active employees",
+                        "stat",
+                        [Target('sum(horilla_business_active_employees{job="horilla"})', "employees", instant=True)],
+                        description="Employees not archived. Only the scheduler leader exports the business "
+                        "figures, so the sum counts each once.",
+                        width=6,
+                    ),
+                    Panel(
+                        "Check-ins today",
+                        "stat",
+                        [
+                            Target(
+                                'sum(horilla_business_attendance_checkins_today{job="horilla"})',
+                                "check-ins",
+                                instant=True,
+                            )
+                        ],
+                        description="Today's attendance records with a check-in time (the app's time zone).",
+                        width=6,
+                    ),
+                    Panel(
+                        "Pending leave requests",
+                        "stat",
+                        [
+                            Target(
+                                'sum(horilla_business_leave_requests_pending{job="horilla"})', "pending", instant=True
+                            )
+                        ],
+                        description="Leave requests waiting for a decision (status requested).",
+                        width=6,
+                    ),
+                    Panel(
+                        "Payslips this month by status",
+                        "stat",
+                        [
+                            Target(
+                                'sum by (status) (horilla_business_payslips_this_month{job="horilla"})',
+                                "{{status}}",
+                                instant=True,
+                            )
+                        ],
+                        description="This month's payroll run: payslips whose period ends this month, by status "
+                        "(draft, review ongoing, confirmed, paid).",
+                        width=6,
+                    ),
+                    Panel(
+                        "Business query cost",
+                        "timeseries",
+                        [Target('max by (metric) (horilla_business_query_seconds{job="horilla"})', "{{metric}}")],
+                        unit="s",
+                        description="Duration of each business query's last run; they run at most once a minute, "
+                        "on the scheduler leader only.",
+                        width=24,
+                    ),
+                ],
+            ),
+            Row(
                 "Through HAProxy",
                 [
                     Panel(

@@ -68,6 +68,7 @@ PREFIXES = {
     "horilla_health_check_": "horilla",
     "horilla_scheduler_": "horilla",
     "horilla_build_info": "horilla",
+    "horilla_business_": "horilla",
     # The SLI recording rules of roles/prometheus: computed from the app's probes and
     # its own metrics, so they are about the app.
     "horilla:": "horilla",

@@ -114,6 +114,8 @@ class OpsConfig:
     scheduler_lock_id: int = DEFAULT_SCHEDULER_LOCK_ID
     scheduler_lease_seconds: float = 10.0
     scheduler_retry_seconds: float = 2.0
+    # The business gauges' queries run at most this often (on the scheduler leader); 0: off.
+    business_metrics_seconds: float = 60.0
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str] | None = None) -> OpsConfig:
@@ -157,6 +159,9 @@ class OpsConfig:
             ),
             scheduler_retry_seconds=_number(
                 env, "HORILLA_OPS_SCHEDULER_RETRY_SECONDS", defaults.scheduler_retry_seconds
+            ),
+            business_metrics_seconds=_number(
+                env, "HORILLA_OPS_BUSINESS_METRICS_SECONDS", defaults.business_metrics_seconds
             ),
         )
 

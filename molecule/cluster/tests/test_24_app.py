@@ -16,7 +16,7 @@ import uuid
 import requests
 
 from lab import testing
-from lab.cluster import app
+from lab.cluster import app, postgres
 from lab.cluster.app import Browser
 
 testinfra_hosts = testing.hosts("app")
@@ -195,6 +195,56 @@ def test_upstreams_scheduled_jobs_run_on_exactly_one_node():
     assert {(node, pid) for node, pid, _ in runs} == {(leader, scheduler_pid)}, runs
     assert any(job.startswith("employee.scheduler.") for _, _, job in runs), runs
     assert leader_nodes() == [leader]
+
+
+def business_gauges(name: str) -> dict[str, float]:
+    """The horilla_business_* samples of a node's /metrics/, by series (labels included)."""
+    text = testing.host(name).check_output(f"curl -s --max-time 5 {app.url(name, '/metrics/')}")
+    samples = [line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("horilla_business_")]
+    return {series: float(value) for series, value in samples}
+
+
+def test_business_gauges_come_from_the_leader_only_and_match_the_database():
+    """Upstream's own tables, counted on the scheduler leader only (sum() across nodes is
+    right) and cheaply: each query well under a second, at most once a minute."""
+    leader = testing.wait_for(lambda: leader_nodes() if len(leader_nodes()) == 1 else None, 60, "one leader")[0]
+    for name in app.nodes():
+        # The count of runs is a counter: a node that led before keeps its past runs.
+        gauges = [s for s in business_gauges(name) if not s.startswith("horilla_business_queries_total")]
+        if name != leader:
+            assert gauges == [], f"{name} holds no scheduler lock but exports business gauges"
+
+    def counted() -> dict[str, float]:
+        return {
+            "horilla_business_active_employees": "SELECT count(*) FROM employee_employee WHERE is_active",
+            "horilla_business_attendance_checkins_today": (
+                "SELECT count(*) FROM attendance_attendance WHERE is_active AND attendance_clock_in IS NOT NULL"
+                " AND attendance_date = (now() AT TIME ZONE %s)::date"
+            ),
+            "horilla_business_leave_requests_pending": (
+                "SELECT count(*) FROM leave_leaverequest WHERE is_active AND status = 'requested'"
+            ),
+        }
+
+    # "Today" is the app's (upstream's TIME_ZONE, in the env file the role writes).
+    zone = app.on_node(leader, "sed -n \"s/^TIME_ZONE='\\(.*\\)'$/\\1/p\" /etc/horilla/horilla.env").strip()
+    expected = {
+        series: float(postgres.query(sql, (zone,) if "%s" in sql else ())[0][0]) for series, sql in counted().items()
+    }
+
+    def matching() -> dict[str, float] | None:
+        gauges = business_gauges(leader)
+        return gauges if all(gauges.get(series) == value for series, value in expected.items()) else None
+
+    # A snapshot is up to a minute old.
+    gauges = testing.wait_for(matching, 75, f"{leader}'s business gauges equal to the database's counts")
+    statuses = {s for s in gauges if s.startswith("horilla_business_payslips_this_month{")}
+    assert statuses == {
+        f'horilla_business_payslips_this_month{{status="{status}"}}'
+        for status in ("draft", "review_ongoing", "confirmed", "paid")
+    }, "payroll is installed: every payslip status, 0 when none"
+    costs = {s: v for s, v in gauges.items() if s.startswith("horilla_business_query_seconds{")}
+    assert len(costs) == 4 and all(0 <= v < 1.0 for v in costs.values()), costs
 
 
 def test_pdf_export_works_on_debian_12_and_says_why_not_on_13():

@@ -3,11 +3,13 @@
 Under gunicorn every worker is its own process; with PROMETHEUS_MULTIPROC_DIR set (the
 role sets it) the counters of all workers are merged by prometheus_client's
 MultiProcessCollector, so a scrape sees the node, not whichever worker answered. The ops
-gauges (health checks, scheduler leader, build info) are computed at scrape time.
+gauges (health checks, scheduler leader, build info) are computed at scrape time; the
+business gauges (business.py) only on the scheduler leader, at most once a minute.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from horilla_ops import __version__
-from horilla_ops.health import checks
+from horilla_ops.health import business, checks
 
 
 class OpsCollector(Collector):
@@ -50,6 +52,10 @@ class OpsCollector(Collector):
                 "1 if this node's horilla-scheduler holds the cluster-wide scheduler lock",
                 value=1.0 if holder == config.node_name else 0.0,
             )
+        try:
+            yield from business.families(business.snapshot(leader=holder == config.node_name))
+        except Exception:  # never fail the scrape for them
+            logging.getLogger(__name__).warning("business metrics not exported", exc_info=True)
 
         build = GaugeMetricFamily(
             "horilla_build_info",

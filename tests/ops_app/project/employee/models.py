@@ -10,3 +10,4 @@ class Employee(models.Model):
     employee_last_name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(unique=True)
     phone = models.CharField(max_length=25)
+    is_active = models.BooleanField(default=True)
