@@ -101,16 +101,23 @@ POSTGRES_PORTS = [5432, 5000, 5001]
 def speaks_tls(container: str, targets: Iterable[str], timeout: float = 1.5) -> dict[str, str]:
     """{"address:port": "tls" | "ssh" | "plaintext"} of listeners, asked from `container`."""
     spec = {"targets": sorted(set(targets)), "postgres": POSTGRES_PORTS, "timeout": timeout}
+    return run_script(container, TLS_PROBE, spec, "the TLS probe", timeout=600)
+
+
+def run_script(container: str | None, script: str, spec: dict, what: str, timeout: float) -> object:
+    """A script run by the Python of `container` (of this machine when None), `spec` as
+    JSON on its stdin; its stdout, parsed as JSON."""
+    where = ["docker", "exec", "-i", container, "python3"] if container else [sys.executable]
     result = subprocess.run(
-        ["docker", "exec", "-i", container, "python3", "-c", TLS_PROBE],
+        [*where, "-c", script],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"the TLS probe from {container} failed: {result.stderr[-2000:]}")
+        raise RuntimeError(f"{what} from {container or 'this machine'} failed: {result.stderr[-2000:]}")
     return json.loads(result.stdout)
 
 
@@ -127,18 +134,7 @@ def scan(container: str | None, targets: dict[str, list[int]], timeout: float = 
     """The "address:port" of `targets` ({address: ports}) that answer from `container`,
     or from this machine (the controller, on the lab network's gateway) when it is None."""
     spec = {"targets": [[a, p] for a, p in targets.items()], "timeout": timeout, "in_flight": in_flight}
-    where = ["docker", "exec", "-i", container, "python3"] if container else [sys.executable]
-    result = subprocess.run(
-        [*where, "-c", SCANNER],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"the scan from {container or 'this machine'} failed: {result.stderr[-2000:]}")
-    return set(json.loads(result.stdout))
+    return set(run_script(container, SCANNER, spec, "the scan", timeout=900))
 
 
 def outsider_address() -> str:
