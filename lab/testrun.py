@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -72,6 +73,8 @@ class Step:
     then: tuple[tuple[str, ...], ...] = ()
     # Environment variables of this step's commands (on top of the runner's).
     env: dict[str, str] = field(default_factory=dict)
+    # What failed, from its log (failure_digest), printed last.
+    digest: list[str] = field(default_factory=list)
 
 
 def scenarios(root: Path = PROJECT_DIR) -> list[str]:
@@ -168,7 +171,33 @@ def _run_parallel(steps: list[Step], jobs: int) -> bool:
                     lines = log.read_text(errors="replace").splitlines()
                     print(f"----- last 200 lines of {log.relative_to(PROJECT_DIR)} -----")
                     print("\n".join(lines[-200:]), flush=True)
+                    step.digest = failure_digest(lines)
     return ok
+
+
+# What marks a line of a failed step's log as saying what failed: pytest's summary and
+# assertion lines, Ansible's fatal results (kept with their task), Python tracebacks.
+_FAILURE_ANYWHERE = ("FAILED ", "ERROR ", "fatal: [", "Error:")
+_FAILURE_AT_START = ("E   ", "Traceback")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failure_digest(lines: list[str], keep: int = 40) -> list[str]:
+    """The last `keep` lines of a failed step's log that say what failed.
+
+    A CI system may show only the tail of the output, so these are printed after the
+    step timings. Molecule draws a box rule before each line; it is dropped."""
+    picked: list[str] = []
+    task = ""
+    for line in lines:
+        text = _ANSI.sub("", line).replace("\u2502", " ").strip()
+        if text.startswith("TASK ["):
+            task = text
+        elif any(m in text for m in _FAILURE_ANYWHERE) or text.startswith(_FAILURE_AT_START):
+            if task and text.startswith("fatal: ["):
+                picked.append(task)
+            picked.append(text[:300])
+    return picked[-keep:]
 
 
 def run(steps: list[Step], jobs: int = JOBS) -> bool:
@@ -196,6 +225,9 @@ def summary(steps: list[Step], seconds: float) -> str:
     lines += [f"{s.name:<{width}}  {s.result:<8} {s.seconds:8.1f} s" for s in steps]
     counts = {r: sum(1 for s in steps if s.result == r) for r in ("passed", "failed", "not run")}
     parts = [f"{n} {r}" for r, n in counts.items() if n]
+    for step in steps:
+        if step.digest:
+            lines += [f"===== what failed in {step.name} =====", *step.digest]
     lines.append(f"===== {', '.join(parts)} in {seconds:.1f}s ({seconds / 60:.1f} min) =====")
     return "\n".join(lines)
 

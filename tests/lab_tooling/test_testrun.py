@@ -118,3 +118,29 @@ def test_one_job_runs_in_order_and_stops_at_the_first_failure() -> None:
     steps = [sleeper("one", 0.0), sleeper("two", 0.0, code=1), sleeper("three", 0.0)]
     assert not testrun.run(steps, jobs=1)
     assert [s.result for s in steps] == ["passed", "failed", "not run"]
+
+
+def test_a_failed_steps_summary_ends_with_what_failed() -> None:
+    """CI may show only the tail of the output: the summary names the failed test and task."""
+    rule = "\x1b[2m\u2502\x1b[0m"
+    log = [
+        f"  {rule} TASK [haproxy : Render the configuration]",
+        f"  {rule} ok: [lb1]",
+        f"  {rule} TASK [patroni : Wait for the leader]",
+        f"  {rule} fatal: [db1]: FAILED! => {{'msg': 'timeout'}}",
+        f"  {rule} molecule/cluster/tests/test_21_cache.py::test_ok PASSED [ 10%]",
+        f"  {rule} E   assert 0 == 1",
+        f"  {rule} FAILED molecule/cluster/tests/test_40_sla_drill.py::test_drill - assert 0 == 1",
+    ]
+    digest = testrun.failure_digest(log)
+    assert digest == [
+        "TASK [patroni : Wait for the leader]",
+        "fatal: [db1]: FAILED! => {'msg': 'timeout'}",
+        "E   assert 0 == 1",
+        "FAILED molecule/cluster/tests/test_40_sla_drill.py::test_drill - assert 0 == 1",
+    ]
+    failed = testrun.Step("molecule cluster", ("molecule",), result="failed", seconds=5.0, digest=digest)
+    passed = testrun.Step("molecule trixie", ("molecule",), result="passed", seconds=1.0)
+    text = testrun.summary([failed, passed], 6.0).splitlines()
+    assert text[-1].startswith("===== 1 passed, 1 failed")
+    assert text[-6:-1] == ["===== what failed in molecule cluster =====", *digest]
