@@ -14,7 +14,10 @@ import pytest
 from horilla_ops.scheduler.lock import AdvisoryLock
 from tests.ops_app.services import subprocess_env
 
-LOCK_ID = 4242
+# Each test takes a lock of its own: a closed session's lock is released when its
+# backend exits, which a busy machine may not have finished when the next test starts.
+EVICTION_LOCK_ID = 4242
+CONFIRMING_LOCK_ID = 4243
 
 
 def connector(postgres, name):
@@ -27,8 +30,8 @@ def connector(postgres, name):
 
 
 def test_one_holder_and_eviction_after_the_lease(postgres):
-    a = AdvisoryLock(connector(postgres, "a"), LOCK_ID, lease_seconds=1.0)
-    b = AdvisoryLock(connector(postgres, "b"), LOCK_ID, lease_seconds=1.0)
+    a = AdvisoryLock(connector(postgres, "a"), EVICTION_LOCK_ID, lease_seconds=1.0)
+    b = AdvisoryLock(connector(postgres, "b"), EVICTION_LOCK_ID, lease_seconds=1.0)
     try:
         assert a.try_acquire() is True
         assert b.try_acquire() is False
@@ -46,11 +49,13 @@ def test_one_holder_and_eviction_after_the_lease(postgres):
 
 
 def test_a_confirming_leader_is_never_evicted(postgres):
-    a = AdvisoryLock(connector(postgres, "a"), LOCK_ID, lease_seconds=1.0)
-    b = AdvisoryLock(connector(postgres, "b"), LOCK_ID, lease_seconds=1.0)
+    # Confirmed every 0.3 s, for longer than the lease: the lease is long enough (3 s)
+    # that a test process held up for a second on a busy machine does not look frozen.
+    a = AdvisoryLock(connector(postgres, "a"), CONFIRMING_LOCK_ID, lease_seconds=3.0)
+    b = AdvisoryLock(connector(postgres, "b"), CONFIRMING_LOCK_ID, lease_seconds=3.0)
     try:
         assert a.try_acquire()
-        for _ in range(6):
+        for _ in range(15):
             time.sleep(0.3)
             assert a.confirm()
             assert not b.try_acquire()
