@@ -11,7 +11,7 @@ holds a secret (the operator's TLS key) must too.
 
 The secrets are the project's own declarations: each role's `_<role>_secrets` list, the
 lab's generated secrets (inventory/lab/group_vars/all/secrets.yml), the vault names of
-inventory/production.example, and what private-key modules register; a name pattern
+inventory/production.example (playbooks/vars/secrets.yml), and what private-key modules register; a name pattern
 (passwords, pass phrases, webhook URLs, ...) is the safety net.
 
 A few templates are rendered through real Ansible with marker values, to prove the
@@ -199,9 +199,10 @@ def secrets() -> dict[str, str]:
     for name in load(lab) or {}:
         if not name.endswith("_dir"):  # the secrets' and the CAs' directories
             found.setdefault(name, str(lab.relative_to(PROJECT_DIR)))
-    example = PROJECT_DIR / "inventory/production.example/group_vars/all/main.yml"
-    for name in re.findall(r"^#\s+(\w+): \"\{\{ vault_\1 \}\}\"", example.read_text(), re.MULTILINE):
-        found.setdefault(name, f"{example.relative_to(PROJECT_DIR)} (vault)")
+    catalog = PROJECT_DIR / "playbooks/vars/secrets.yml"
+    for secret in load(catalog)["secrets_catalog"]:
+        for name in (secret["name"], *secret.get("also", [])):
+            found.setdefault(name, f"{catalog.relative_to(PROJECT_DIR)} (the vault)")
     for path in task_files():
         for task, _ in tasks_of(path):
             if any("privatekey" in key for key in task) and task.get("register"):
@@ -263,7 +264,8 @@ def writers():
     """(id, task, referenced variables) of every task that writes a file's content."""
     found = []
     for path in task_files():
-        role_dir = path.parent.parent
+        # A role's tasks/ file looks in the role's templates/, a playbook in its own.
+        role_dir = path.parent.parent if path.parent.name == "tasks" else path.parent
         for task, scope in tasks_of(path):
             module = module_of(task)
             if module is None:
