@@ -186,18 +186,22 @@ def failure_digest(lines: list[str], keep: int = 40) -> list[str]:
     """The last `keep` lines of a failed step's log that say what failed.
 
     A CI system may show only the tail of the output, so these are printed after the
-    step timings. Molecule draws a box rule before each line; it is dropped."""
-    picked: list[str] = []
+    step timings. Molecule draws a box rule before each line; it is dropped. Ansible's
+    retries of an `until` loop and its ignored failures are not failures."""
+    picked: list[list[str]] = []  # [task, fatal line] or [line]
     task = ""
     for line in lines:
         text = _ANSI.sub("", line).replace("\u2502", " ").strip()
         if text.startswith("TASK ["):
             task = text
+        elif text == "...ignoring":
+            if picked and picked[-1][-1].startswith("fatal: ["):
+                picked.pop()
+        elif "FAILED - RETRYING" in text:
+            continue
         elif any(m in text for m in _FAILURE_ANYWHERE) or text.startswith(_FAILURE_AT_START):
-            if task and text.startswith("fatal: ["):
-                picked.append(task)
-            picked.append(text[:300])
-    return picked[-keep:]
+            picked.append([task, text[:300]] if task and text.startswith("fatal: [") else [text[:300]])
+    return [line for entry in picked for line in entry][-keep:]
 
 
 def run(steps: list[Step], jobs: int = JOBS) -> bool:
