@@ -3,6 +3,7 @@ and on each node as HAProxy and Prometheus do."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -61,9 +62,18 @@ def scheduler_leader() -> str | None:
 
 
 @cache
-def label() -> str:
-    """What the app nodes run, as drill reports record it: horilla@<commit>."""
-    return detailed(nodes()[0])["app"]
+def label(timeout: float = 90) -> str:
+    """What the app nodes run, as drill reports record it: horilla@<commit>. Asked of
+    any node that answers: a drill may end while one, or all, are still starting (a
+    restore restarts them)."""
+
+    def answer() -> str | None:
+        for node in nodes():
+            with contextlib.suppress(Exception):  # this node is down or starting: ask the next
+                return detailed(node)["app"]
+        return None
+
+    return testing.wait_for(answer, timeout, "an app node that says what it runs (/health/detailed/)")
 
 
 # An operator issuing a user's API token (simplejwt's own RefreshToken, signed with the
