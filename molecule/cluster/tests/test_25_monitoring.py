@@ -51,7 +51,8 @@ def targets_up() -> list[dict]:
     def all_up():
         active = prom("/api/v1/targets", state="active")["activeTargets"]
         seen = {(t["labels"]["job"], t["labels"]["instance"]) for t in active}
-        return active if monitoring.targets_down() == [] and seen >= monitoring.expected_targets() else None
+        # Every last scrape succeeded, in one answer (stricter than targets_down()).
+        return active if all(t["health"] == "up" for t in active) and seen >= monitoring.expected_targets() else None
 
     return testing.wait_for(all_up, 90, "every scrape target up", interval=1)
 
