@@ -28,6 +28,7 @@ Only the standard library and `requests` are used.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -91,6 +92,9 @@ class Summary:
     writes: int = 0
     failed_writes: int = 0
     steps: dict[str, dict] = field(default_factory=dict)
+    # The longest time between two answered requests (a user's longest wait for the
+    # site, whatever the requests in between did); 0 with fewer than two answers.
+    longest_gap_seconds: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -106,6 +110,8 @@ class Summary:
             "failed_requests": self.failed,
             "writes": self.writes,
             "failed_writes": self.failed_writes,
+            "failed_reads": self.failed - self.failed_writes,
+            "longest_gap_s": round(self.longest_gap_seconds, 2),
             "error_rate": round(self.error_rate, 6),
             "availability_percent": round(100 * self.availability, 4),
             "seconds_unavailable": round(self.unavailable_seconds, 2),
@@ -152,6 +158,7 @@ def summarize(outcomes: list[Outcome]) -> Summary:
             "latency_p95_ms": _ms(percentile([o.seconds for o in mine if o.ok], 95)),
         }
     writes = [o for o in outcomes if o.kind == WRITE]
+    answered = sorted(o.started + o.seconds for o in outcomes if o.ok)
     return Summary(
         requests=len(outcomes),
         failed=sum(1 for o in outcomes if not o.ok),
@@ -164,6 +171,7 @@ def summarize(outcomes: list[Outcome]) -> Summary:
         writes=len(writes),
         failed_writes=sum(1 for o in writes if not o.ok),
         steps=steps,
+        longest_gap_seconds=max((b - a for a, b in itertools.pairwise(answered)), default=0.0),
     )
 
 

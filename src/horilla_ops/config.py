@@ -45,7 +45,16 @@ LATENCY_BUCKETS = (
     75.0,
     float("inf"),
 )
+# The checks /health/ready/ may require, and those it requires by default. The cache is
+# not among the defaults: it is shared by every node, so a Redis failover would take
+# every node out of the load balancers at once, although the app serves without it
+# (cache_settings: errors are swallowed). Its health is in /health/detailed/, /metrics/
+# and the alerts.
 READY_CHECKS = ("database", "cache", "migrations")
+DEFAULT_READY_CHECKS = ("database", "migrations")
+# What /health/detailed/ and /metrics/ report, whatever readiness requires (detailed
+# also writes to the media store; a scrape every few seconds does not).
+DEPENDENCY_CHECKS = ("database", "cache", "migrations")
 # pg_try_advisory_lock key of the single active scheduler: the bytes of "horilla".
 DEFAULT_SCHEDULER_LOCK_ID = int.from_bytes(b"horilla", "big")
 
@@ -105,7 +114,7 @@ class OpsConfig:
     redis_password: str = ""
     redis_sentinel_password: str = ""
     redis_db: int = 0
-    ready_checks: tuple[str, ...] = READY_CHECKS
+    ready_checks: tuple[str, ...] = DEFAULT_READY_CHECKS
     db_connect_timeout: int = 3
     db_conn_max_age: int = 60
     migrations_cache_seconds: float = 60.0
@@ -126,7 +135,7 @@ class OpsConfig:
             internal = tuple(ipaddress.ip_network(n, strict=False) for n in networks) or defaults.internal_networks
         except ValueError as exc:
             raise ConfigError(f"HORILLA_OPS_INTERNAL_NETWORKS: {exc}") from None
-        checks = tuple(_list(env.get("HORILLA_OPS_READY_CHECKS"))) or READY_CHECKS
+        checks = tuple(_list(env.get("HORILLA_OPS_READY_CHECKS"))) or DEFAULT_READY_CHECKS
         unknown = set(checks) - set(READY_CHECKS)
         if unknown:
             raise ConfigError(f"HORILLA_OPS_READY_CHECKS: unknown check(s) {sorted(unknown)}; known: {READY_CHECKS}")
@@ -176,8 +185,11 @@ class OpsConfig:
         """Django CACHES for Redis through Sentinel, or None to keep upstream's cache."""
         if not self.redis_sentinels:
             return None
-        # A cache that is failing over must not hang requests for long.
-        timeouts = {"socket_connect_timeout": 2, "socket_timeout": 2}
+        # The app serves without its cache: while Redis fails over, a cache call fails
+        # fast (short timeouts) and its error is swallowed and logged (IGNORE_EXCEPTIONS),
+        # so a request is a cache miss, not a 500. Upstream Horilla calls the cache a few
+        # times per page; with 2 s timeouts a page took seconds while a primary was gone.
+        timeouts = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
         # The Sentinels need the same timeouts: redis-py gives a Sentinel connection the
         # socket options of the data connections only when no sentinel_kwargs are given;
         # without them, asking the Sentinel of a host that just died waits for TCP.
@@ -199,6 +211,7 @@ class OpsConfig:
             "SENTINEL_KWARGS": sentinel_kwargs,
             "SOCKET_CONNECT_TIMEOUT": timeouts["socket_connect_timeout"],
             "SOCKET_TIMEOUT": timeouts["socket_timeout"],
+            "IGNORE_EXCEPTIONS": True,
         }
         if self.redis_password:
             options["PASSWORD"] = self.redis_password
@@ -244,6 +257,8 @@ def apply_overrides(settings: ModuleType, config: OpsConfig) -> None:
     caches = config.cache_settings()
     if caches is not None:
         settings.CACHES = caches
+        # Each swallowed cache error is logged (django_redis.cache, at ERROR).
+        settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     if config.media_root:
         settings.MEDIA_ROOT = config.media_root.rstrip("/") + "/"
     if config.static_root:

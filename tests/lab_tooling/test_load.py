@@ -34,6 +34,16 @@ def test_outage_runs_from_first_failure_to_next_success() -> None:
     assert summary.errors == {"HTTP 503": 2}
 
 
+def test_the_longest_gap_is_between_answers_and_failed_reads_exclude_writes() -> None:
+    """A slow answer is a gap too: the user waited, though nothing failed."""
+    write_failed = Outcome(started=1.0, seconds=0.01, ok=False, status=503, kind=WRITE)
+    outcomes = [outcome(0.0), write_failed, outcome(1.5, ok=False), outcome(2.0, seconds=6.0), outcome(9.0)]
+    summary = summarize(outcomes).as_dict()
+    assert summary["longest_gap_s"] == pytest.approx(7.99)  # 0.01 -> 8.0 (the slow answer)
+    assert (summary["failed_requests"], summary["failed_writes"], summary["failed_reads"]) == (2, 1, 1)
+    assert summarize([outcome(0.0)]).longest_gap_seconds == 0.0
+
+
 def test_outage_still_open_at_the_end_counts_until_the_last_answer() -> None:
     summary = summarize([outcome(0.0), outcome(1.0, ok=False), outcome(2.0, ok=False, seconds=0.5)])
     assert len(summary.outages) == 1

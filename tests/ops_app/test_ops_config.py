@@ -12,7 +12,8 @@ REDIS_SECRET, SENTINEL_SECRET = secrets.token_hex(8), secrets.token_hex(8)
 
 def test_defaults_are_safe():
     config = OpsConfig.from_environ({})
-    assert config.ready_checks == ("database", "cache", "migrations")
+    # Not the cache: shared by every node, and the app serves without it.
+    assert config.ready_checks == ("database", "migrations")
     assert config.is_internal("127.0.0.1")
     assert not config.is_internal("10.0.0.1"), "only loopback is internal unless the operator says otherwise"
     assert config.cache_settings() is None, "without Sentinels upstream's cache stays"

@@ -143,7 +143,16 @@ def load(drill, sink: Sink):
 
 def figures(summary: Summary) -> dict:
     """The users' figures of one event window (outages: each run of failed requests)."""
-    keys = ("requests", "failed_requests", "writes", "failed_writes", "seconds_unavailable", "latency_p95_ms")
+    keys = (
+        "requests",
+        "failed_requests",
+        "failed_reads",
+        "writes",
+        "failed_writes",
+        "seconds_unavailable",
+        "longest_gap_s",
+        "latency_p95_ms",
+    )
     data = summary.as_dict()
     return {**{k: data[k] for k in keys}, "outages": data["outages"], "errors": data["errors"], "steps": data["steps"]}
 

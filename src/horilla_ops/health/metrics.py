@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from horilla_ops import __version__
+from horilla_ops.config import DEPENDENCY_CHECKS
 from horilla_ops.health import business, checks
 
 
@@ -34,7 +35,8 @@ class OpsCollector(Collector):
         latency = GaugeMetricFamily(
             "horilla_health_check_latency_seconds", "Duration of the dependency check", labels=["check"]
         )
-        for result in checks.run(config.ready_checks):
+        # Every shared dependency, whether readiness requires it or not: alerts watch them.
+        for result in checks.run(dict.fromkeys([*config.ready_checks, *DEPENDENCY_CHECKS])):
             up.add_metric([result.name], 1.0 if result.ok else 0.0)
             latency.add_metric([result.name], result.seconds)
         yield up

@@ -11,6 +11,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from horilla_ops import __version__
+from horilla_ops.config import DEPENDENCY_CHECKS
 from horilla_ops.health import checks
 from horilla_ops.scheduler.lock import current_holder
 
@@ -51,7 +52,7 @@ def scheduler_holder() -> str | None:
 def detailed(request: HttpRequest) -> HttpResponse:
     """Every dependency with status and latency, the scheduler leader and versions (internal only)."""
     config = settings.HORILLA_OPS
-    results = checks.run([*config.ready_checks, "storage"])
+    results = checks.run(dict.fromkeys([*config.ready_checks, *DEPENDENCY_CHECKS, "storage"]))
     try:
         leader: str | None = scheduler_holder()
         scheduler: dict[str, object] = {"leader": leader, "this_node_leads": leader == config.node_name}
