@@ -38,7 +38,8 @@ def test_https_through_the_vip_reaches_the_node_and_its_dependencies(node):
     ready = through_the_vip("/health/ready/", node)
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]
-    assert checks["database"]["ok"] and checks["cache"]["ok"] and checks["migrations"]["ok"], checks
+    # Readiness leaves the cache out (shared by every node; test_24 checks it in detailed).
+    assert set(checks) == {"database", "migrations"} and all(c["ok"] for c in checks.values()), checks
     # The operators' endpoints stay off the public entry point.
     assert through_the_vip("/health/detailed/", node).status_code == 404
 
