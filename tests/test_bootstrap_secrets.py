@@ -13,7 +13,6 @@ site reaches them and needs none of it.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -46,10 +45,6 @@ OFFLINE = {
     "grafana_when_unavailable": "skip",
 }
 
-FAKE_SETUP = """#!/usr/bin/python
-import json
-print(json.dumps({"changed": False, "ansible_facts": %s}))
-"""
 FACTS = {
     "distribution": "Debian",
     "distribution_major_version": "13",
@@ -181,18 +176,10 @@ def test_a_copy_of_the_example_passes_preflight_once_bootstrapped_and_given_rece
     main = inventory / "group_vars/all/main.yml"
     main.write_text(main.read_text() + RECEIVERS)
 
-    library = tmp_path / "library"
-    library.mkdir()
-    (library / "setup.py").write_text(FAKE_SETUP % json.dumps(FACTS))
     offline = {**OFFLINE, "horilla_source_path": str(tmp_path / "horilla.tar.gz")}
     (tmp_path / "horilla.tar.gz").write_bytes(b"")
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ansible_become": False}
-    env = {
-        "ANSIBLE_LIBRARY": str(library),
-        # Plain Ansible: mitogen refuses a stand-in module named setup (test_database_preflight.py).
-        "ANSIBLE_STRATEGY": "linear",
-        "ANSIBLE_VAULT_PASSWORD_FILE": str(password_file),
-    }
+    env = {**playbook.stand_in_facts(tmp_path, FACTS), "ANSIBLE_VAULT_PASSWORD_FILE": str(password_file)}
     result = playbook.run(
         "playbooks/preflight.yml", inventories=[inventory], extra_vars=offline | local, env=env, timeout=600
     )

@@ -9,7 +9,6 @@ judged without one.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -39,11 +38,6 @@ SECRETS = dict.fromkeys(
     # Where the role may create the load balancers' CA (preflight creates nothing).
     "haproxy_tls_ca_dir": "/nonexistent/haproxy-ca",
 }
-
-FAKE_SETUP = """#!/usr/bin/python
-import json
-print(json.dumps({"changed": False, "ansible_facts": %s}))
-"""
 
 
 def topology(postgres: list[str], etcd: list[str]) -> dict:
@@ -75,18 +69,13 @@ def run_preflight(
     (inventory / "group_vars").mkdir(parents=True)
     (inventory / "hosts.yml").write_text(yaml.safe_dump(topology(list(postgres), list(etcd))))
     (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(SECRETS if secrets is None else secrets))
-    library = tmp_path / "library"
-    library.mkdir()
     facts = {
         "distribution": "Debian",
         "distribution_major_version": release,
         "distribution_version": f"{release}.1",
         "default_ipv4": {"address": "192.0.2.250"},
     }
-    (library / "setup.py").write_text(FAKE_SETUP % json.dumps(json.dumps(facts))[1:-1].replace('\\"', '"'))
-    # Plain Ansible: mitogen rewrites the source of any module named setup by text and
-    # refuses this one (its other plays run under mitogen in the cluster scenario).
-    env = {"ANSIBLE_LIBRARY": str(library), "ANSIBLE_STRATEGY": "linear"}
+    env = playbook.stand_in_facts(tmp_path, facts)
     return playbook.run(playbook_path, inventories=[inventory], extra_vars=extra_vars, env=env, timeout=300)
 
 
