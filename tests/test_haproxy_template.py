@@ -81,7 +81,8 @@ def test_app_frontends_and_backend(tmp_path):
     assert "http-request disable-l7-retry unless METH_GET or METH_OPTIONS" in cfg
     assert "option redispatch 1" in cfg
     assert "deny_status 429 if { sc_http_req_rate(0) gt 600 }" in cfg
-    servers = [line.split()[1:3] for line in cfg.splitlines() if line.strip().startswith("server app")]
+    ready = cfg.split("\nbackend horilla\n")[1].split("\nbackend ")[0]
+    servers = [line.split()[1:3] for line in ready.splitlines() if line.strip().startswith("server app")]
     assert servers == [["app1", "192.0.2.10:8000"], ["app2", "192.0.2.11:8000"], ["app3", "192.0.2.12:8000"]]
     assert "0.0.0.0" not in cfg and "*:" not in cfg  # noqa: S104 (asserting its absence)
 
@@ -95,4 +96,19 @@ def test_rate_limit_off_and_exemptions(tmp_path):
 
 def test_no_cookie_when_persistence_is_off(tmp_path):
     cfg = render(tmp_path, {"app": ["app1"]}, {"haproxy_app_cookie_persistence": False})
-    assert "cookie" not in cfg
+    assert not [line for line in cfg.splitlines() if "cookie" in line and not line.lstrip().startswith("#")]
+
+
+def test_the_app_fails_open_to_live_nodes_when_none_is_ready(tmp_path):
+    """A dependency every node shares (the database failing over) fails every node's
+    readiness at once: the frontend then routes to the same nodes checked for liveness."""
+    cfg = render(tmp_path, {"app": ["app1", "app2"]})
+    assert "use_backend horilla_live if { nbsrv(horilla) eq 0 }\n    default_backend horilla\n" in cfg
+    ready, live = cfg.split("\nbackend horilla\n")[1], cfg.split("\nbackend horilla_live\n")[1]
+    assert "uri /health/ready/ " in ready.split("\nbackend ")[0]
+    assert "uri /health/live/ " in live
+    for backend in (ready.split("\nbackend ")[0], live):
+        assert "server app1 192.0.2.10:8000 cookie app1" in backend
+        assert "server app2 192.0.2.11:8000 cookie app2" in backend
+    closed = render(tmp_path, {"app": ["app1", "app2"]}, {"haproxy_app_fail_open": False})
+    assert "horilla_live" not in closed and "default_backend horilla\n" in closed

@@ -22,6 +22,8 @@ OPS_OUTER_MIDDLEWARE = (
     "horilla_ops.logs.middleware.RequestIdMiddleware",
     "horilla_ops.health.middleware.OpsEndpointsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outside sessions and upstream's middlewares, which query the database first.
+    "horilla_ops.health.outage.DatabaseOutageMiddleware",
 )
 OPS_INNER_MIDDLEWARE = "django_prometheus.middleware.PrometheusAfterMiddleware"
 # django-prometheus' request latency buckets (seconds) with the SLO's 2.0 s boundary.
@@ -117,6 +119,9 @@ class OpsConfig:
     ready_checks: tuple[str, ...] = DEFAULT_READY_CHECKS
     db_connect_timeout: int = 3
     db_conn_max_age: int = 60
+    # How long a read (GET) waits for the database during an outage (a failover) before
+    # it is answered 503; under HAProxy's server timeout (30 s). 0: never held.
+    db_outage_hold_seconds: float = 20.0
     migrations_cache_seconds: float = 60.0
     media_root: str = ""
     static_root: str = ""
@@ -157,6 +162,7 @@ class OpsConfig:
             ready_checks=checks,
             db_connect_timeout=_integer(env, "HORILLA_OPS_DB_CONNECT_TIMEOUT", defaults.db_connect_timeout),
             db_conn_max_age=_integer(env, "HORILLA_OPS_DB_CONN_MAX_AGE", defaults.db_conn_max_age),
+            db_outage_hold_seconds=_number(env, "HORILLA_OPS_DB_OUTAGE_HOLD_SECONDS", defaults.db_outage_hold_seconds),
             migrations_cache_seconds=_number(
                 env, "HORILLA_OPS_MIGRATIONS_CACHE_SECONDS", defaults.migrations_cache_seconds
             ),
