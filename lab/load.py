@@ -95,6 +95,9 @@ class Summary:
     # The longest time between two answered requests (a user's longest wait for the
     # site, whatever the requests in between did); 0 with fewer than two answers.
     longest_gap_seconds: float = 0.0
+    # The slowest answered read: a read held through an outage is slow, not failed,
+    # and this says how slow (0 without answered reads).
+    slowest_read_seconds: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -112,6 +115,7 @@ class Summary:
             "failed_writes": self.failed_writes,
             "failed_reads": self.failed - self.failed_writes,
             "longest_gap_s": round(self.longest_gap_seconds, 2),
+            "slowest_read_s": round(self.slowest_read_seconds, 2),
             "error_rate": round(self.error_rate, 6),
             "availability_percent": round(100 * self.availability, 4),
             "seconds_unavailable": round(self.unavailable_seconds, 2),
@@ -172,6 +176,7 @@ def summarize(outcomes: list[Outcome]) -> Summary:
         failed_writes=sum(1 for o in writes if not o.ok),
         steps=steps,
         longest_gap_seconds=max((b - a for a, b in itertools.pairwise(answered)), default=0.0),
+        slowest_read_seconds=max((o.seconds for o in outcomes if o.ok and o.kind == READ), default=0.0),
     )
 
 

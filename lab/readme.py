@@ -166,8 +166,9 @@ def drills_table() -> str:
         "",
         f"Load: {cluster['settings']['load']}.",
         "",
-        "| event | failed / requests | unavailable | failed over | alert delivered | resolved | writes lost |",
-        "|---|---|---|---|---|---|---|",
+        "| event | failed / requests (reads) | unavailable | slowest read | failed over | writes paused"
+        " | alert delivered | resolved | writes lost |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in cluster["events"]:
         if "lost_acknowledged_commits" in e:
@@ -186,9 +187,12 @@ def drills_table() -> str:
             alert, resolved = f"none possible (Watchdog gap {_s(gap)})", "-"
         else:
             alert, resolved = "-", "-"
+        what = e["what"] + (f" (round {e['round']})" if e.get("round") else "")
         lines.append(
-            f"| {e['what']} | {e['failed_requests']} / {e['requests']} | {_s(e['seconds_unavailable'])} "
-            f"| {_s(e.get('seconds_until_failed_over'))} | {alert} | {resolved} | {lost} |"
+            f"| {what} | {e['failed_requests']} / {e['requests']} ({e.get('failed_reads', '-')})"
+            f" | {_s(e['seconds_unavailable'])} | {_s(e.get('slowest_read_s'))}"
+            f" | {_s(e.get('seconds_until_failed_over'))} | {_s(e.get('write_unavailable_s'))}"
+            f" | {alert} | {resolved} | {lost} |"
         )
     t = cluster["totals"]
     lines += [
@@ -196,6 +200,12 @@ def drills_table() -> str:
         f"Over the {t['seconds']} s of the drill: {t['requests']} requests, {t['failed_requests']} failed "
         f"(availability {t['availability_percent']} %), p95 {t['latency_p95_ms']} ms.",
     ]
+    for name, r in t.get("rounds", {}).items():
+        lines.append(
+            f"\n{name}, {r['rounds']} rounds: writes paused {_s(r['write_unavailable_s_median'])} as a median"
+            f" (each: {', '.join(_s(v) for v in r['write_unavailable_s'])}); {r['failed_reads']} reads failed,"
+            f" the slowest answered after {_s(r['slowest_read_s'])}."
+        )
     rows = []
     pg = _event("postgresql", "planned_switchover")
     if pg:

@@ -185,3 +185,19 @@ def test_a_copy_of_the_example_passes_preflight_once_bootstrapped_and_given_rece
     )
     assert result.ok, result.tail(80)
     assert len(result.hosts()) == 17
+
+    # A load balancer that waits less for an answer than the app holds a read through a
+    # database failover (horilla_db_outage_hold_seconds, 28) is refused, on an app node.
+    short = playbook.run(
+        "playbooks/preflight.yml",
+        inventories=[inventory],
+        extra_vars=offline | local | {"haproxy_app_timeout_server": "20s"},
+        env=env,
+        limit="app-1.hr.example.com",
+        timeout=600,
+    )
+    assert not short.ok
+    assert (
+        "horilla_db_outage_hold_seconds (28, host app-1.hr.example.com) must be at least 0 and below the"
+        " load balancers' haproxy_app_timeout_server (20s)"
+    ) in " ".join(short.stdout.split())

@@ -77,7 +77,7 @@ def test_app_frontends_and_backend(tmp_path):
         "http-check send meth GET uri /health/ready/ ver HTTP/1.1 hdr Host hr.example.com hdr X-Forwarded-Proto https"
         in cfg
     )
-    assert "retry-on conn-failure empty-response response-timeout 503" in cfg
+    assert "retry-on conn-failure empty-response response-timeout" in cfg
     assert "http-request disable-l7-retry unless METH_GET or METH_OPTIONS" in cfg
     assert "option redispatch 1" in cfg
     assert "deny_status 429 if { sc_http_req_rate(0) gt 600 }" in cfg

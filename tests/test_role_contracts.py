@@ -81,3 +81,13 @@ def test_templates_carry_the_ansible_managed_header(role):
 
 def test_role_has_readme(role):
     assert (role / "README.md").exists()
+
+
+def test_the_horilla_preflight_knows_the_haproxy_server_timeout():
+    """The horilla role's preflight compares its read hold with the load balancers'
+    haproxy_app_timeout_server; without it in the inventory it falls back to the haproxy
+    role's default, which it must repeat exactly (role defaults are not in hostvars)."""
+    default = load(ROLES_DIR / "haproxy" / "defaults" / "main.yml")["haproxy_app_timeout_server"]
+    preflight = (ROLES_DIR / "horilla" / "tasks" / "preflight.yml").read_text()
+    assert preflight.count(f"default('{default}')") == 1
+    assert preflight.count(f"else '{default}'") == 1

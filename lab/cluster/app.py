@@ -94,9 +94,17 @@ def api_credentials(username: str = ADMIN, node: str | None = None) -> tuple[str
     return issued["access"], int(issued["employee"])
 
 
+USER_TIMEOUT = 40.0
+
+
 def journeys(rate: float = 3.0, users: int = 3) -> SteadyLoad:
     """Logged-in users walking the journey of lab.load.HorillaUser through the VIP."""
-    clients = horilla_users(balancer.https(), ADMIN, admin_password(), api_credentials(), verify=balancer.ca_file())
+    # A user waits as long as HAProxy does for an answer (haproxy_app_timeout_server, 35 s):
+    # a read the app holds through a database failover is slow, and a failure only if
+    # HAProxy gives up on it first.
+    clients = horilla_users(
+        balancer.https(), ADMIN, admin_password(), api_credentials(), verify=balancer.ca_file(), timeout=USER_TIMEOUT
+    )
     return SteadyLoad(clients, rate=rate, workers=users)
 
 

@@ -7,6 +7,9 @@ import json
 from lab import testing
 
 BACKEND = "horilla"
+# The same app nodes, checked on /health/live/: used only while no node of BACKEND is
+# ready (haproxy_app_fail_open).
+FAIL_OPEN_BACKEND = "horilla_live"
 SOCKET = "/run/haproxy/admin.sock"
 
 
@@ -51,6 +54,11 @@ def stats(lb: str) -> list[dict[str, str]]:
 def server_states(lb: str, backend: str = BACKEND) -> dict[str, str]:
     """Status of every app server of a backend as one load balancer sees it (UP, DOWN, MAINT...)."""
     return {r["svname"]: r["status"] for r in stats(lb) if r["pxname"] == backend and r["svname"] in app_nodes()}
+
+
+def fail_open_served(lb: str) -> int:
+    """Requests a load balancer has sent to the fail-open backend since HAProxy started."""
+    return next(int(r["stot"]) for r in stats(lb) if r["pxname"] == FAIL_OPEN_BACKEND and r["svname"] == "BACKEND")
 
 
 def all_up(lb: str) -> bool:

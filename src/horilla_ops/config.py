@@ -120,8 +120,8 @@ class OpsConfig:
     db_connect_timeout: int = 3
     db_conn_max_age: int = 60
     # How long a read (GET) waits for the database during an outage (a failover) before
-    # it is answered 503; under HAProxy's server timeout (30 s). 0: never held.
-    db_outage_hold_seconds: float = 20.0
+    # it is answered 503; under HAProxy's server timeout (35 s). 0: never held.
+    db_outage_hold_seconds: float = 28.0
     migrations_cache_seconds: float = 60.0
     media_root: str = ""
     static_root: str = ""

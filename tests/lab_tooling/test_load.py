@@ -44,6 +44,15 @@ def test_the_longest_gap_is_between_answers_and_failed_reads_exclude_writes() ->
     assert summarize([outcome(0.0)]).longest_gap_seconds == 0.0
 
 
+def test_the_slowest_read_counts_answered_reads_only() -> None:
+    """A read held through a database failover is slow, not failed: its wait is reported."""
+    slow_write = Outcome(started=0.5, seconds=20.0, ok=True, status=201, kind=WRITE)
+    failed_read = Outcome(started=1.0, seconds=30.0, ok=False, status=0, error="ReadTimeout")
+    outcomes = [outcome(0.0), slow_write, failed_read, outcome(2.0, seconds=12.5), outcome(3.0)]
+    assert summarize(outcomes).as_dict()["slowest_read_s"] == pytest.approx(12.5)
+    assert summarize([]).slowest_read_seconds == 0.0
+
+
 def test_outage_still_open_at_the_end_counts_until_the_last_answer() -> None:
     summary = summarize([outcome(0.0), outcome(1.0, ok=False), outcome(2.0, ok=False, seconds=0.5)])
     assert len(summary.outages) == 1

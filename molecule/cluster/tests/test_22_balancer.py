@@ -1,9 +1,9 @@
 """The load balancer pair, checked by what it does: one VIP holder, HTTP redirected to
 HTTPS, TLS with HTTP/2 and security headers, every app node in rotation, stats and
-metrics behind auth and internal only, a rate limit answering 429, an invalid
-configuration refused while the old one keeps serving, and keepalived giving the VIP
-up when HAProxy stops (last: it moves the VIP). Its drills under load are the site's
-(test_40_sla_drill.py)."""
+metrics behind auth and internal only, failing open to the live app nodes when none is
+ready, a rate limit answering 429, an invalid configuration refused while the old one
+keeps serving, and keepalived giving the VIP up when HAProxy stops (last: it moves the
+VIP). Its drills under load are the site's (test_40_sla_drill.py)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ def test_listeners_are_the_internal_address_and_the_vip_only(host):
 
 def test_every_app_node_is_up(host):
     assert lb.server_states(me(host)) == dict.fromkeys(lb.app_nodes(), "UP")
+    # The fail-open backend: the same nodes, in rotation while their process answers.
+    assert lb.server_states(me(host), lb.FAIL_OPEN_BACKEND) == dict.fromkeys(lb.app_nodes(), "UP")
 
 
 def test_stats_and_metrics_need_authentication(host):
@@ -194,6 +196,25 @@ def test_cookie_keeps_a_client_on_its_node():
         assert response.status_code == 200
         assert "HORILLA_LB" not in response.headers.get("Set-Cookie", ""), "the cookie is set once, then honoured"
     assert session.cookies["HORILLA_LB"] == node
+
+
+def test_no_ready_app_node_fails_open_to_the_live_ones():
+    """Every node out of the ready backend at once (what a dependency all of them share
+    does to their readiness): the users are served by the nodes whose process answers,
+    not by a 503 from HAProxy. The nodes are taken out by hand on the VIP holder."""
+    holder = lb.vip_holders()[0]
+    served = lb.fail_open_served(holder)
+    try:
+        for node in lb.app_nodes():
+            lb.runtime(holder, f"set server {lb.BACKEND}/{node} state maint")
+        assert all(s.startswith("MAINT") for s in lb.server_states(holder).values())
+        answers = [requests.get(lb.https("/login/"), timeout=30, verify=lb.ca_file()) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200] * 3
+        assert lb.fail_open_served(holder) >= served + 3
+    finally:
+        for node in lb.app_nodes():
+            lb.runtime(holder, f"set server {lb.BACKEND}/{node} state ready")
+    testing.wait_for(lambda: lb.all_up(holder), 60, f"every app node UP again on {holder}")
 
 
 def test_rate_limit_answers_429():
