@@ -362,6 +362,8 @@ class SteadyLoad:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Each worker's client, once made (a drill asks a user where its session lives).
+        self.clients_made: list[Client] = []
 
     def __enter__(self) -> SteadyLoad:
         self.start()
@@ -386,6 +388,8 @@ class SteadyLoad:
 
     def _run(self, n: int) -> None:
         client = self.clients(n)
+        with self._lock:
+            self.clients_made.append(client)
         deadline = time.monotonic() + self.duration
         # Workers start staggered so the requests are spread evenly over time.
         next_at = time.monotonic() + n * self.interval / self.workers

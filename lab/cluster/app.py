@@ -18,6 +18,7 @@ from lab.load import SteadyLoad, horilla_users
 
 PORT = 8000
 ADMIN = "admin"
+COOKIE = "HORILLA_LB"  # HAProxy's persistence cookie (haproxy_app_cookie_name)
 
 
 def nodes() -> list[str]:
@@ -59,6 +60,17 @@ def scheduler_leader() -> str | None:
     """The node whose horilla-scheduler holds the cluster-wide lock (None: none or several)."""
     leaders = [n for n in nodes() if detailed(n)["scheduler"]["this_node_leads"]]
     return leaders[0] if len(leaders) == 1 else None
+
+
+def session_node(users: SteadyLoad) -> str | None:
+    """The app node HAProxy pins the first logged-in user of `users` to (its persistence
+    cookie, haproxy_app_cookie_name, names the node)."""
+    for client in list(users.clients_made):
+        session = getattr(client, "session", None)
+        node = session.cookies.get(COOKIE) if session is not None else None
+        if node in nodes():
+            return node
+    return None
 
 
 @cache

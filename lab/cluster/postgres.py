@@ -72,6 +72,42 @@ def wait_healthy(timeout: float = 180) -> None:
     testing.wait_for(healthy, timeout, "a Patroni leader with synchronous streaming replicas")
 
 
+# --- etcd, Patroni's DCS -------------------------------------------------------------
+
+
+def etcd_leader(exclude: str | None = None) -> str | None:
+    """The etcd member that leads, as a member other than `exclude` sees it (None: no
+    leader, or no member answered)."""
+    for name in testing.names("etcd"):
+        if name == exclude:
+            continue
+        host = testing.host(name)
+        status, members = host.run("etcdctl endpoint status -w json"), host.run("etcdctl member list -w json")
+        if status.rc != 0 or members.rc != 0:
+            continue
+        leader = json.loads(status.stdout)[0]["Status"]["leader"]
+        return next((m["name"] for m in json.loads(members.stdout)["members"] if m["ID"] == leader), None)
+    return None
+
+
+# A drop-in in /run (gone at the next boot) keeps systemd from restarting etcd at once
+# (Restart=on-abnormal), so a killed member stays dead for the drill.
+_NO_RESTART = "/run/systemd/system/etcd.service.d/drill-no-restart.conf"
+
+
+def kill_etcd(name: str) -> None:
+    """SIGKILL of one host's etcd member, which stays down until start_etcd()."""
+    testing.host(name).run_expect(
+        [0],
+        f"mkdir -p {_NO_RESTART.rsplit('/', 1)[0]} && printf '[Service]\\nRestart=no\\n' > {_NO_RESTART}"
+        " && systemctl daemon-reload && systemctl kill --signal=SIGKILL etcd",
+    )
+
+
+def start_etcd(name: str) -> None:
+    testing.host(name).run_expect([0], f"rm -f {_NO_RESTART} && systemctl daemon-reload && systemctl start etcd")
+
+
 def psql(name: str, sql: str) -> str:
     """SQL as postgres on a node's own socket (the superuser, for checks only)."""
     return testing.host(name).check_output(f"psql -U postgres -h /var/run/postgresql -Atc {json.dumps(sql)}")

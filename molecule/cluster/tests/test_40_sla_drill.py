@@ -3,9 +3,11 @@ whole drill (lab.load.HorillaUser: pages, a static asset, the REST API with a JW
 while one tier after the other loses a host (SIGKILL of its container: a power cut) that
 is brought back before the next event, and finally a rolling deploy of the app tier.
 
-Events, in order: the app node that runs the cluster's scheduled jobs, the load balancer
-holding the VIP, the Patroni leader (a writer commits through HAProxy meanwhile: no
-acknowledged commit may be lost), the Redis primary (a writer through Sentinel: lost
+Events, in order: the app node that runs the cluster's scheduled jobs, the app node a
+logged-in user's session is pinned to (the user must stay logged in), the load balancer
+holding the VIP, the Patroni leader, three times (a writer commits through HAProxy
+meanwhile: no acknowledged commit may be lost; the app holds the users' reads), the etcd
+leader's process (the host stays up), the Redis primary (a writer through Sentinel: lost
 acknowledged writes are counted), the elected Elasticsearch master, the monitoring host
 mon1 (which also runs an etcd member and a Sentinel). Each victim stays down until
 Alertmanager has delivered its HostDown alert to the webhook sink on this machine (at
@@ -62,12 +64,17 @@ ALWAYS_AWAITED = "app_node"
 class Event:
     name: str
     what: str
-    victim: Callable[[], str | None]
+    # The host to kill, chosen while the users' load runs.
+    victim: Callable[[SteadyLoad], str | None]
     # True once the tier has taken over from the victim (None: nothing to take over).
     failed_over: Callable[[str], bool] | None
     alerted: bool = True  # whether Alertmanager can deliver the victim's HostDown
     # Kills in a row: an objective stated as a median over rounds needs that many.
     rounds: int = 1
+    # How the victim dies and comes back: its whole container by default (a power cut).
+    kill: Callable[[str], None] = testing.kill
+    start: Callable[[str], None] = testing.start
+    min_down: float = MIN_DOWN_SECONDS
 
 
 def _peer_holds_vip(victim: str) -> bool:
@@ -82,6 +89,15 @@ def _new_pg_leader(victim: str) -> bool:
 def _new_redis_primary(victim: str) -> bool:
     primary = cache.primary()
     return primary is not None and primary != victim
+
+
+def _new_etcd_leader(victim: str) -> bool:
+    leader = postgres.etcd_leader(exclude=victim)
+    return leader is not None and leader != victim
+
+
+def _out_of_rotation(victim: str) -> bool:
+    return balancer.server_states(balancer.vip_holders()[0]).get(victim, "").startswith("DOWN")
 
 
 def _new_es_master(victim: str) -> bool:
@@ -99,22 +115,47 @@ EVENTS = [
     Event(
         "app_node",
         "the app node leading the scheduled jobs killed",
-        app.scheduler_leader,
+        lambda _users: app.scheduler_leader(),
         _scheduler_moved,
     ),
+    # A user pinned to the dead node by HAProxy's cookie stays logged in on another
+    # (sessions live in the database): being sent to the login page counts as a failure.
     Event(
-        "load_balancer", "the load balancer holding the VIP killed", lambda: balancer.vip_holders()[0], _peer_holds_vip
+        "app_node_session", "the app node holding a logged-in user's session killed", app.session_node, _out_of_rotation
+    ),
+    Event(
+        "load_balancer",
+        "the load balancer holding the VIP killed",
+        lambda _users: balancer.vip_holders()[0],
+        _peer_holds_vip,
     ),
     # Issue 21: reads held, writes back within 20 s as a median of 3 rounds.
-    Event("postgres_leader", "the Patroni leader killed", postgres.leader, _new_pg_leader, rounds=3),
-    Event("redis_primary", "the Redis primary killed", cache.primary, _new_redis_primary),
-    Event("elasticsearch_node", "the elected Elasticsearch master killed", search.master, _new_es_master),
+    Event("postgres_leader", "the Patroni leader killed", lambda _users: postgres.leader(), _new_pg_leader, rounds=3),
+    # The member that leads etcd, Patroni's DCS, its process killed (SIGKILL, kept down): the
+    # others elect a leader and Patroni's leader keeps its lock.
+    Event(
+        "etcd_leader",
+        "the etcd leader's member killed (its process; the host stays up)",
+        lambda _users: postgres.etcd_leader(),
+        _new_etcd_leader,
+        alerted=False,
+        kill=postgres.kill_etcd,
+        start=postgres.start_etcd,
+    ),
+    Event("redis_primary", "the Redis primary killed", lambda _users: cache.primary(), _new_redis_primary),
+    Event(
+        "elasticsearch_node",
+        "the elected Elasticsearch master killed",
+        lambda _users: search.master(),
+        _new_es_master,
+    ),
     Event(
         "monitoring_host",
         "mon1 killed (Prometheus, Alertmanager, an etcd member, a Sentinel)",
-        lambda: "mon1",
+        lambda _users: "mon1",
         None,
         alerted=False,
+        min_down=MONITORING_DOWN_SECONDS,
     ),
 ]
 # (event, round): an event of several rounds is killed that many times in a row.
@@ -227,20 +268,20 @@ def lost_writes(event: str, writer) -> dict:
 def test_drill_event(event: Event, round_: int, load: SteadyLoad, sink: Sink, drill: dict):
     health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
     time.sleep(5)
-    victim = event.victim()
+    victim = event.victim(load)
     assert victim, f"no victim for {event.name}"
     with writers(event.name) as writer:
         time.sleep(2 if writer else 0)
         served_open = fail_open_served()
         window_start = time.monotonic()
         killed_wall = time.time()
-        testing.kill(victim)
+        event.kill(victim)
 
         failover_s = None
         delivered_s = None
         awaited = event.alerted and (AWAIT_ALERTS or event.name == ALWAYS_AWAITED)
-        min_down = MIN_DOWN_SECONDS if event.alerted else MONITORING_DOWN_SECONDS
-        deadline = window_start + (CEILING_ALERT_SECONDS if event.alerted else MONITORING_DOWN_SECONDS)
+        min_down = event.min_down
+        deadline = window_start + (CEILING_ALERT_SECONDS if event.alerted else min_down + CEILING_UNAVAILABLE_SECONDS)
         while time.monotonic() < deadline:
             now = time.monotonic()
             if failover_s is None and event.failed_over is not None:
@@ -262,7 +303,7 @@ def test_drill_event(event: Event, round_: int, load: SteadyLoad, sink: Sink, dr
 
         restarted_wall = time.time()
         restart_at = time.monotonic()
-        testing.start(victim)
+        event.start(victim)
         health.wait_until_healthy(CEILING_HEALTHY_SECONDS)
         healthy_s = time.monotonic() - restart_at
     written = lost_writes(event.name, writer)
@@ -297,7 +338,7 @@ def test_drill_event(event: Event, round_: int, load: SteadyLoad, sink: Sink, dr
         "seconds_restart_until_alert_resolved": round(resolved_s, 1) if resolved_s is not None else None,
         "other_alerts_delivered": other_alerts(sink, killed_wall, victim),
     }
-    if not event.alerted:
+    if event.name == "monitoring_host":
         beats = sink.heartbeats()
         before = [t for t in beats if t < killed_wall]
         after = [t for t in beats if t >= restarted_wall]
@@ -315,6 +356,9 @@ def test_drill_event(event: Event, round_: int, load: SteadyLoad, sink: Sink, dr
         assert delivered_s is not None and delivered_s <= CEILING_ALERT_SECONDS, result
         assert resolved_s is not None and resolved_s <= CEILING_ALERT_SECONDS, result
     assert result.get("lost_acknowledged_commits", 0) == 0, "synchronous replication loses no acknowledged commit"
+    if event.name == "app_node_session":
+        # The users pinned to the dead node stayed logged in (sessions live in the database).
+        assert "sent to the login page" not in result["errors"], result
     if event.name == "postgres_leader":
         # Every node's readiness failed with the database: HAProxy failed open to the live
         # nodes (rather than answer 503 to everyone) and they served the users.
@@ -425,8 +469,10 @@ def markdown(data: dict) -> str:
     for e in data["events"]:
         if e["name"] == "rolling_deploy":
             alert, resolved = "-", "-"
-        elif e["alert"] is None:
+        elif e["name"] == "monitoring_host":
             alert, resolved = "none possible (mon1 down)", "-"
+        elif e["alert"] is None:
+            alert, resolved = "-", "-"
         else:
             alert = _cell(e["seconds_until_alert_delivered"], " s")
             resolved = _cell(e["seconds_restart_until_alert_resolved"], " s after restart")
