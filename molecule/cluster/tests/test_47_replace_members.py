@@ -1,0 +1,156 @@
+"""A member that lost its disk rejoins by a converge of its host, while logged-in users
+work through the VIP (issue 25 item 2): an etcd member, the Postgres replica, a Redis
+replica, one at a time.
+
+To its tier, a rebuilt host is the same name and address with nothing on it: the test
+stops the service and removes its data and its configuration (the container itself
+stays: recreating a lab container is the lab's business, not the role's). The
+operator's command is `ansible-playbook site.yml --limit <host> --tags <role>`:
+- etcd: the role sees the cluster running on the other members, replaces the host's old
+  entry (its vote could never come back) and starts the member as a joiner;
+- PostgreSQL: Patroni starts on an empty data directory and clones the leader;
+- Redis: the role asks the Sentinels for the primary and starts the server as its
+  replica.
+Before the loss a marker is written through the tier's leader; after the rejoin the
+victim itself serves it (nothing lost), and a second run changes nothing. Figures:
+reports/drills/day2.json, one event per member.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from lab import testing
+from lab.cluster import app, cache, health, postgres, report, run_playbook
+
+MARKER = f"replace-{int(time.time())}"
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    tag: str  # the role's tag in site.yml
+    victim: Callable[[], str]
+    # Shell, on the victim: stop the service, remove its data and configuration.
+    lose_disk: str
+    write: Callable[[str], None]  # the marker, through the tier's leader
+    read: Callable[[str], str | None]  # the marker, from the victim itself
+    rejoined: Callable[[], bool]  # the tier whole again
+    clean: Callable[[], object]  # the marker removed
+
+
+def _etcd_members() -> dict[str, dict]:
+    out = testing.host(postgres.hosts()[0]).check_output("etcdctl member list -w json")
+    return {m.get("name", ""): m for m in json.loads(out)["members"]}
+
+
+def _etcd_whole() -> bool:
+    result = testing.host(postgres.hosts()[0]).run("etcdctl endpoint health --cluster")
+    return (result.stdout + result.stderr).count("is healthy") == len(testing.names("etcd"))
+
+
+def _pg_write(marker: str) -> None:
+    leader = postgres.leader()
+    create = "CREATE TABLE IF NOT EXISTS drill_replace (marker text PRIMARY KEY)"
+    insert = f"INSERT INTO drill_replace VALUES ('{marker}')"  # noqa: S608 (our own marker)
+    postgres.psql(leader, f"{create}; {insert}")
+
+
+def _pg_read(victim: str) -> str | None:
+    query = f"SELECT marker FROM drill_replace WHERE marker = '{MARKER}'"  # noqa: S608 (our own marker)
+    return postgres.psql(victim, query) or None
+
+
+def _redis_read(victim: str) -> str | None:
+    return cache.server(victim).get("drill:replace")
+
+
+MEMBERS = [
+    Member(
+        "etcd_member_replaced",
+        "etcd",
+        # mon1: an etcd member without a database, so only the DCS loses a member.
+        lambda: "mon1",
+        "systemctl stop etcd && rm -rf /var/lib/etcd/default /etc/default/etcd",
+        lambda marker: testing.host(postgres.hosts()[0]).run_expect([0], f"etcdctl put /drill/replace {marker}"),
+        lambda victim: testing.host(victim).check_output("etcdctl get --print-value-only /drill/replace") or None,
+        _etcd_whole,
+        lambda: testing.host(postgres.hosts()[0]).run_expect([0], "etcdctl del /drill/replace"),
+    ),
+    Member(
+        "postgres_replica_replaced",
+        "postgresql",
+        lambda: next(h for h in postgres.hosts() if h != postgres.leader()),
+        "d=$(awk '/data_dir:/ {print $2; exit}' /etc/patroni/config.yml) && test -n \"$d\""
+        ' && systemctl stop patroni && rm -rf "$d" /etc/patroni/config.yml',
+        _pg_write,
+        _pg_read,
+        postgres.healthy,
+        lambda: postgres.psql(postgres.leader(), "DROP TABLE drill_replace"),
+    ),
+    Member(
+        "redis_replica_replaced",
+        "redis",
+        lambda: next(h for h in cache.redis_hosts() if h != cache.primary()),
+        "systemctl stop redis-server && rm -rf /var/lib/redis/* /etc/redis/redis.conf",
+        lambda marker: cache.server(cache.primary()).set("drill:replace", marker),
+        _redis_read,
+        cache.healthy,
+        lambda: cache.server(cache.primary()).delete("drill:replace"),
+    ),
+]
+
+
+@pytest.mark.parametrize("member", MEMBERS, ids=[m.tag for m in MEMBERS])
+def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
+    health.wait_until_healthy()
+    victim = member.victim()
+    etcd_before = _etcd_members()
+    member.write(MARKER)
+    pg_leader = postgres.leader()
+
+    users = app.journeys().start()
+    started = time.monotonic()
+    try:
+        time.sleep(5)
+        testing.host(victim).run_expect([0], member.lose_disk)
+        run = run_playbook("site.yml", limit=victim, tags=[member.tag])
+        assert run.ok, run.tail(80)
+        testing.wait_for(member.rejoined, 180, f"{victim} back in its tier")
+        time.sleep(5)
+    finally:
+        users.stop()
+    seconds = time.monotonic() - started
+    summary = users.summary()
+
+    again = run_playbook("site.yml", limit=victim, tags=[member.tag])
+    report.add_event(
+        "day2",
+        {
+            "name": member.name,
+            "what": f"{victim} lost its {member.tag} data and configuration, rejoined by"
+            f" `site.yml --limit {victim} --tags {member.tag}`",
+            "seconds": round(seconds, 1),
+            "converge_seconds": run.seconds,
+            "requests": summary.requests,
+            "failed_requests": summary.failed,
+            "errors": summary.errors,
+            "second_run_changed": again.changed_hosts(),
+        },
+    )
+    assert member.read(victim) == MARKER, "the rejoined member serves what was written before"
+    assert again.ok and again.changed_hosts() == {}, again.tail(80)
+    if member.tag == "etcd":
+        after = _etcd_members()
+        assert sorted(after) == sorted(testing.names("etcd")), after
+        assert after[victim]["ID"] != etcd_before[victim]["ID"], "the member joined as a new one"
+        conf = testing.host(victim).file("/etc/default/etcd").content_string
+        assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in conf
+    # The database's leader never moved: only a replica or the DCS lost a member.
+    assert postgres.leader() == pg_leader
+    member.clean()
