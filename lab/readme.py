@@ -203,8 +203,8 @@ def drills_table() -> str:
     for name, r in t.get("rounds", {}).items():
         lines.append(
             f"\n{name}, {r['rounds']} rounds: writes paused {_s(r['write_unavailable_s_median'])} as a median"
-            f" (each: {', '.join(_s(v) for v in r['write_unavailable_s'])}); {r['failed_reads']} reads failed,"
-            f" the slowest answered after {_s(r['slowest_read_s'])}."
+            f" (each: {', '.join(_s(v) for v in r['write_unavailable_s'])}); failed reads: {r['failed_reads']},"
+            f" the slowest read answered after {_s(r['slowest_read_s'])}."
         )
     rows = []
     pg = _event("postgresql", "planned_switchover")

@@ -492,8 +492,8 @@ def markdown(data: dict) -> str:
     for name, r in data["totals"].get("rounds", {}).items():
         lines.append(
             f"\n{name}, {r['rounds']} rounds: writes paused {_cell(r['write_unavailable_s_median'], ' s')} as a"
-            f" median (each: {', '.join(_cell(v, ' s') for v in r['write_unavailable_s'])}); {r['failed_reads']}"
-            f" reads failed, the slowest answered after {r['slowest_read_s']} s."
+            f" median (each: {', '.join(_cell(v, ' s') for v in r['write_unavailable_s'])}); failed reads:"
+            f" {r['failed_reads']}, the slowest read answered after {r['slowest_read_s']} s."
         )
     for e in data["events"]:
         if "lost_acknowledged_commits" in e:
