@@ -75,6 +75,12 @@ def wait_healthy(timeout: float = 180) -> None:
 # --- etcd, Patroni's DCS -------------------------------------------------------------
 
 
+def etcd_members(ask: str | None = None) -> dict[str, dict]:
+    """`etcdctl member list` by member name, as one etcd host sees it (the first by default)."""
+    out = testing.host(ask or testing.names("etcd")[0]).check_output("etcdctl member list -w json")
+    return {m.get("name", ""): m for m in json.loads(out)["members"]}
+
+
 def etcd_leader(exclude: str | None = None) -> str | None:
     """The etcd member that leads, as a member other than `exclude` sees it (None: no
     leader, or no member answered)."""

@@ -96,19 +96,19 @@ def _new_etcd_leader(victim: str) -> bool:
     return leader is not None and leader != victim
 
 
-def _out_of_rotation(victim: str) -> bool:
-    return balancer.server_states(balancer.vip_holders()[0]).get(victim, "").startswith("DOWN")
-
-
 def _new_es_master(victim: str) -> bool:
     master = search.master()
     return master is not None and master != victim
 
 
+def _out_of_rotation(victim: str) -> bool:
+    return balancer.server_states(balancer.vip_holders()[0]).get(victim, "").startswith("DOWN")
+
+
 def _scheduler_moved(victim: str) -> bool:
     """Another node leads the scheduler, and HAProxy took the victim out of rotation."""
     leader = next((n for n in app.nodes() if n != victim and app.detailed(n)["scheduler"]["this_node_leads"]), None)
-    return leader is not None and balancer.server_states(balancer.vip_holders()[0]).get(victim, "").startswith("DOWN")
+    return leader is not None and _out_of_rotation(victim)
 
 
 EVENTS = [

@@ -18,7 +18,6 @@ reports/drills/day2.json, one event per member.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +41,6 @@ class Member:
     read: Callable[[str], str | None]  # the marker, from the victim itself
     rejoined: Callable[[], bool]  # the tier whole again
     clean: Callable[[], object]  # the marker removed
-
-
-def _etcd_members() -> dict[str, dict]:
-    out = testing.host(postgres.hosts()[0]).check_output("etcdctl member list -w json")
-    return {m.get("name", ""): m for m in json.loads(out)["members"]}
 
 
 def _etcd_whole() -> bool:
@@ -110,7 +104,7 @@ MEMBERS = [
 def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
     health.wait_until_healthy()
     victim = member.victim()
-    etcd_before = _etcd_members()
+    etcd_before = postgres.etcd_members(postgres.hosts()[0])
     member.write(MARKER)
     pg_leader = postgres.leader()
 
@@ -146,7 +140,7 @@ def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
     assert member.read(victim) == MARKER, "the rejoined member serves what was written before"
     assert again.ok and again.changed_hosts() == {}, again.tail(80)
     if member.tag == "etcd":
-        after = _etcd_members()
+        after = postgres.etcd_members(postgres.hosts()[0])
         assert sorted(after) == sorted(testing.names("etcd")), after
         assert after[victim]["ID"] != etcd_before[victim]["ID"], "the member joined as a new one"
         conf = testing.host(victim).file("/etc/default/etcd").content_string
