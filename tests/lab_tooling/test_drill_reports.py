@@ -39,7 +39,7 @@ def test_the_committed_reports_are_there() -> None:
 def test_the_readme_drill_table_shows_every_committed_report() -> None:
     table = readme.drills_table()
     for row in (
-        "| the Patroni leader killed |",
+        "| the Patroni leader killed (round 1) |",
         "Over the ",
         "| planned switchover",
         "HAProxy reloads under the users' load",
