@@ -68,7 +68,7 @@ drill-backup: venv ## The whole site with the 1 GiB restore drill (reports/drill
 
 # The whole-site scenario stage by stage, leaving the hosts up for a look around
 # (`molecule destroy -s cluster` removes them). Its verify writes reports/drills/cluster.json.
-drill-cluster: venv ## The 13-host cluster scenario with every drill, hosts left up afterwards
+drill-cluster: venv ## The 14-host cluster scenario with every drill, hosts left up afterwards
 	python -m lab prepare
 	molecule destroy -s cluster
 	molecule converge -s cluster

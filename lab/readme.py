@@ -155,17 +155,28 @@ def _s(value, unit: str = " s") -> str:
     return "-" if value is None else f"{value}{unit}"
 
 
-def drills_table() -> str:
-    """The whole-site drill's events, then the operations' figures, from reports/drills/."""
-    cluster = _load("cluster")
-    if not cluster:
-        return "_No whole-site drill report yet: run `make drill-cluster`._"
+def _alerting(settings) -> str:
+    """The drill's alerting timings (lab.cluster.monitoring.alerting_settings); older
+    reports carry a sentence instead."""
+    if not isinstance(settings, dict):
+        return f"Alerting: {settings}." if settings else ""
+    defaults = "the roles' production defaults" if settings.get("production_defaults") else "not the roles' defaults"
+    return (
+        f"Alerting, from a host's death to its HostDown notification ({defaults}): scrape every"
+        f" {settings['scrape_interval']}, rules evaluated every {settings['evaluation_interval']}, HostDown"
+        f" `for: {settings['host_down_for']}`, its group_wait {settings['host_down_group_wait']} (the lab shortens"
+        f" only other alerts' group_wait, to {settings['other_group_wait']}, and group_interval, to"
+        f" {settings['group_interval']})."
+    )
+
+
+def cluster_drill_table(cluster: dict) -> list[str]:
+    """The whole-site drill's events and totals (reports/drills/cluster.json): the README's
+    table and the drill's own cluster.md."""
     lines = [
-        f"Measured by the whole-site scenario on {cluster['measured_at'][:10]} ({cluster['machine']}, Debian "
-        f"{cluster['debian_release']}, app {cluster['app']}); raw figures in `reports/drills/`.",
-        "",
         f"Load: {cluster['settings']['load']}.",
         "",
+        *([_alerting(cluster["settings"].get("alerting")), ""] if cluster["settings"].get("alerting") else []),
         "| event | failed / requests (reads) | unavailable | slowest read | failed over | writes paused"
         " | alert delivered | resolved | writes lost |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -179,12 +190,9 @@ def drills_table() -> str:
             lost = "-"
         if e.get("alert"):
             alert, resolved = (
-                _s(e.get("seconds_until_alert_delivered")),
+                _s(e.get("alert_delivered_s")),
                 _s(e.get("seconds_restart_until_alert_resolved")),
             )
-        elif e["name"] == "monitoring_host":
-            gap = (e.get("watchdog_heartbeat") or {}).get("seconds_gap")
-            alert, resolved = f"none possible (Watchdog gap {_s(gap)})", "-"
         else:
             alert, resolved = "-", "-"
         what = e["what"] + (f" (round {e['round']})" if e.get("round") else "")
@@ -206,6 +214,29 @@ def drills_table() -> str:
             f" (each: {', '.join(_s(v) for v in r['write_unavailable_s'])}); failed reads: {r['failed_reads']},"
             f" the slowest read answered after {_s(r['slowest_read_s'])}."
         )
+    for e in cluster["events"]:
+        beat = e.get("watchdog_heartbeat") or {}
+        if "beats_while_down" in beat:
+            sent = {None: "not awaited", 1: "sent once"}.get(n := e.get("alert_notifications"), f"sent {n} times")
+            lines.append(
+                f"\n{e['victim']} down: the Watchdog heartbeat went on from the other monitoring host"
+                f" (heartbeats while it was down: {beat['beats_while_down']}, the longest gap"
+                f" {_s(beat['seconds_longest_gap'])}); its HostDown {sent}."
+            )
+    return lines
+
+
+def drills_table() -> str:
+    """The whole-site drill's events, then the operations' figures, from reports/drills/."""
+    cluster = _load("cluster")
+    if not cluster:
+        return "_No whole-site drill report yet: run `make drill-cluster`._"
+    lines = [
+        f"Measured by the whole-site scenario on {cluster['measured_at'][:10]} ({cluster['machine']}, Debian "
+        f"{cluster['debian_release']}, app {cluster['app']}); raw figures in `reports/drills/`.",
+        "",
+        *cluster_drill_table(cluster),
+    ]
     rows = []
     pg = _event("postgresql", "planned_switchover")
     if pg:

@@ -11,8 +11,11 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
+import yaml
+
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import testing
+from lab.state import PROJECT_DIR
 
 SINK_PORT = 9099
 SINK_OCTET = 254  # molecule/cluster/drill-settings: lab_webhook_sink_octet
@@ -43,9 +46,10 @@ def post_json(url: str, payload: object, timeout: float = 10) -> None:
     urllib.request.urlopen(request, timeout=timeout).close()  # noqa: S310 (a lab address)
 
 
-def prometheus() -> Prometheus:
-    """The monitoring host's Prometheus, through the project's one client."""
-    return Prometheus(f"http://{testing.address(host())}:9090")
+def prometheus(name: str | None = None) -> Prometheus:
+    """A monitoring host's Prometheus (the first's unless named), through the project's
+    one client."""
+    return Prometheus(f"http://{testing.address(name or host())}:9090")
 
 
 def prom(path: str, **params: str) -> dict:
@@ -53,8 +57,8 @@ def prom(path: str, **params: str) -> dict:
     return prometheus().api(path, params or None)
 
 
-def alertmanager(path: str) -> dict | list:
-    return get_json(f"http://{testing.address(host())}:9093{path}")
+def alertmanager(path: str, name: str | None = None) -> dict | list:
+    return get_json(f"http://{testing.address(name or host())}:9093{path}")
 
 
 def query(expr: str) -> list[dict]:
@@ -129,6 +133,43 @@ def _seconds(duration: str) -> float:
     return 0.0
 
 
+def alerting_settings() -> dict[str, object]:
+    """The timings between a host's death and its HostDown notification, as the running
+    site has them: read from Prometheus' and Alertmanager's own configuration and
+    Prometheus' loaded rule, not from the inventory. `production_defaults` says whether
+    each of them is the roles' default (issue 21, item 5: measured with those); the
+    other Alertmanager timings (group_wait of other alerts, group_interval) are
+    reported beside them, since the lab shortens them."""
+    config = yaml.safe_load(prom("/api/v1/status/config")["yaml"])
+    node_job = next(j for j in config["scrape_configs"] if j["job_name"] == "node")
+    rules = prom("/api/v1/rules", type="alert")["groups"]
+    host_down = next(r for g in rules for r in g["rules"] if r["name"] == "HostDown")
+    am = yaml.safe_load(alertmanager("/api/v2/status")["config"]["original"])["route"]
+    route = next(r for r in am.get("routes", []) if 'alertname="HostDown"' in r.get("matchers", []))
+    critical = next(r for r in am.get("routes", []) if 'severity="critical"' in r.get("matchers", []))
+    path = {
+        "scrape_interval": node_job.get("scrape_interval", config["global"]["scrape_interval"]),
+        "evaluation_interval": config["global"]["evaluation_interval"],
+        "host_down_for": f"{host_down['duration']:g}s",
+        "host_down_group_wait": route.get("group_wait", am.get("group_wait")),
+    }
+    roles = PROJECT_DIR / "roles"
+    prometheus_defaults = yaml.safe_load((roles / "prometheus" / "defaults" / "main.yml").read_text())
+    alertmanager_defaults = yaml.safe_load((roles / "alertmanager" / "defaults" / "main.yml").read_text())
+    defaults = {
+        "scrape_interval": prometheus_defaults["prometheus_scrape_interval"],
+        "evaluation_interval": prometheus_defaults["prometheus_evaluation_interval"],
+        "host_down_group_wait": alertmanager_defaults["alertmanager_host_down_group_wait"],
+    }
+    return {
+        **path,
+        "production_defaults": all(_seconds(path[k]) == _seconds(v) for k, v in defaults.items()),
+        "other_group_wait": am.get("group_wait"),
+        "critical_group_wait": critical.get("group_wait", am.get("group_wait")),
+        "group_interval": am.get("group_interval"),
+    }
+
+
 def healthy() -> bool:
     try:
         return targets_down() == []
@@ -193,6 +234,19 @@ class Sink:
     def mails(self, after: float = 0.0) -> list[dict]:
         """The e-mails the sink's SMTP server kept after a time: from, to, subject, body."""
         return get_json(f"http://{self.host}:{self.port}/smtp?after={after}", timeout=30)
+
+    def count(self, alertname: str, status: str, after: float, instance: str, path: str) -> int:
+        """How many notifications to one channel's path carried alertname in status for
+        instance after a time: 1 when clustered Alertmanagers deduplicate."""
+        return sum(
+            any(
+                a["labels"].get("alertname") == alertname
+                and a["status"] == status
+                and a["labels"].get("instance") == instance
+                for a in n.payload.get("alerts", [])
+            )
+            for n in self.notifications(after, path)
+        )
 
     def first(self, alertname: str, status: str, after: float, instance: str | None = None) -> float | None:
         """When the first notification of alertname in status (for instance) arrived after a time."""

@@ -3,6 +3,7 @@ before anything changes."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,36 @@ def test_a_pagerduty_url_that_is_not_http_is_refused(tmp_path):
     assert not run.ok
     output = " ".join(run.stdout.split())
     assert "alertmanager_pagerduty_url must be an http(s) URL" in output, run.tail()
+
+
+def test_a_pair_of_prometheus_with_different_external_labels_is_refused(tmp_path):
+    """Two Prometheus whose alerts differ by an external label would each page: the
+    Alertmanager cluster deduplicates identical alerts only."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = tmp_path / "hosts.yml"
+    inventory = {
+        "all": {
+            "vars": local,
+            "children": {
+                "monitoring": {
+                    "hosts": {
+                        "mon1": {"internal_address": "192.0.2.61"},
+                        "mon2": {"internal_address": "192.0.2.62", "prometheus_external_labels": {"replica": "b"}},
+                    }
+                }
+            },
+        }
+    }
+    hosts.write_text(yaml.safe_dump(inventory))
+    play = {
+        "hosts": "mon1",
+        "gather_facts": False,
+        "vars": RECEIVERS,
+        "tasks": [{"ansible.builtin.include_role": {"name": "prometheus", "tasks_from": "preflight.yml"}}],
+    }
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([play]))
+    run = playbook.run(tmp_path / "play.yml", inventories=[hosts], timeout=120)
+    assert not run.ok
+    output = " ".join(run.stdout.split())
+    assert "mon1: prometheus_external_labels must be the same on every monitoring host" in output, run.tail()
+    assert "different on mon2." in output, run.tail()

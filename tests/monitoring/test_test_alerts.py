@@ -59,6 +59,17 @@ def test_channels_follow_the_severity_routing():
     assert config["route"]["group_interval"] == "5m"  # the 5-minute cooldown
 
 
+def test_each_dead_host_is_a_group_of_its_own_sent_within_seconds():
+    """Grouped by name like the others, a second host dying within group_interval (5m)
+    of the first would wait for that group's next tick."""
+    config = yaml.safe_load(render_config(alertmanager_webhook_urls=["http://10.0.0.61:9099/alerts"]))
+    [route] = [r for r in config["route"]["routes"] if 'alertname="HostDown"' in r.get("matchers", [])]
+    assert route["receiver"] == "warning"
+    assert route["group_by"] == ["alertname", "instance"]
+    assert route["group_wait"] == "5s"
+    assert config["route"]["group_wait"] == "30s"  # every other warning still waits for companions
+
+
 def test_pagerduty_pages_as_critical_at_the_configured_events_api():
     def pagerduty(**overrides) -> list[dict]:
         config = yaml.safe_load(render_config(alertmanager_pagerduty_routing_key="a" * 32, **overrides))

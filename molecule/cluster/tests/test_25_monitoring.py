@@ -1,5 +1,7 @@
-"""The monitoring tier on mon1 with every real target of the site: what it scrapes, its
-rules and their unit tests, its configurations, Alertmanager's inhibition, the operator
+"""The monitoring tier with every real target of the site: the pair of monitoring hosts
+(each Prometheus scrapes everything and sends to both clustered Alertmanagers, which
+notify once), and on mon1 what it scrapes, its rules and their unit tests, its
+configurations, Alertmanager's inhibition, the operator
 commands (status, the status daemon, test alerts). The alert drill (the app down,
 delivered and resolved) and the SLA report of that outage are in test_30_operations.py.
 """
@@ -10,6 +12,7 @@ import json
 import re
 import subprocess
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,14 +24,17 @@ from lab.cluster import app, monitoring, postgres, run_playbook
 from lab.cluster.monitoring import prom
 from lab.state import PROJECT_DIR
 
-# One host: every test runs once, in this file's order.
-testinfra_hosts = testing.hosts("monitoring")
+# The first monitoring host: every test runs once, in this file's order (the tests that
+# act, posting alerts or stopping services, must not run twice). The pair's own tests
+# below look at every monitoring host.
+testinfra_hosts = testing.hosts("monitoring")[:1]
 
 TESTS_DIR = PROJECT_DIR / "roles" / "prometheus" / "files" / "rules-tests"
-# The lab's MONITOR_* settings (mon1's monitoring_cli_settings in the scenario's inventory).
+# The lab's MONITOR_* settings (the monitoring hosts' monitoring_cli_settings in the
+# scenario's inventory).
 MONITOR_SETTINGS = yaml.safe_load((PROJECT_DIR / "molecule" / "cluster" / "drill-settings" / "hosts.yml").read_text())[
     "all"
-]["hosts"]["mon1"]["monitoring_cli_settings"]
+]["children"]["monitoring"]["vars"]["monitoring_cli_settings"]
 # The tiers' own rules, by the convention the prometheus role loads them by
 # (prometheus_tier_rules: roles/<role>/files/*.rules.yml; the lab has every tier's group).
 TIER_RULES = sorted(PROJECT_DIR.glob("roles/*/files/*.rules.yml"))
@@ -44,27 +50,76 @@ def blackbox_http_probes() -> set[tuple[str, str]]:
     return {(name, path) for name in [*app.nodes(), "vip"] for path in paths}
 
 
-@pytest.fixture(scope="module")
-def targets_up() -> list[dict]:
-    """Every target the inventory implies, scraped and up."""
+def wait_for_targets_up(name: str | None = None) -> list[dict]:
+    """Every target the inventory implies, scraped and up by a monitoring host's Prometheus."""
 
     def all_up():
-        active = prom("/api/v1/targets", state="active")["activeTargets"]
+        active = monitoring.prometheus(name).api("/api/v1/targets", {"state": "active"})["activeTargets"]
         seen = {(t["labels"]["job"], t["labels"]["instance"]) for t in active}
         # Every last scrape succeeded, in one answer (stricter than targets_down()).
         return active if all(t["health"] == "up" for t in active) and seen >= monitoring.expected_targets() else None
 
-    return testing.wait_for(all_up, 90, "every scrape target up", interval=1)
+    return testing.wait_for(all_up, 90, f"every scrape target up for {name or monitoring.host()}", interval=1)
+
+
+@pytest.fixture(scope="module")
+def targets_up() -> list[dict]:
+    return wait_for_targets_up()
 
 
 def test_listeners_on_the_internal_address_only(host):
     address = mon()
-    for port in (9090, 9093, 9115):
+    # 9094: the Alertmanagers' gossip (TCP and UDP), between monitoring hosts only.
+    for port in (9090, 9093, 9094, 9115):
         assert host.socket(f"tcp://{address}:{port}").is_listening, port
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
-    # A single Alertmanager runs without its gossip port.
-    assert not host.socket("tcp://0.0.0.0:9094").is_listening
-    assert not host.socket(f"tcp://{address}:9094").is_listening
+    assert host.socket(f"udp://{address}:9094").is_listening
+    assert not host.socket("udp://0.0.0.0:9094").is_listening
+
+
+def test_each_monitoring_host_watches_the_whole_site_and_alerts_through_every_alertmanager():
+    """Issue 21, item 4: a Prometheus on each monitoring host scrapes every target and
+    sends to every Alertmanager; the Alertmanagers gossip as one cluster."""
+    names = testing.names("monitoring")
+    assert len(names) >= 2, "the lab has a pair of monitoring hosts"
+    gossip = {f"{testing.address(n)}:9094" for n in names}
+    for name in names:
+        wait_for_targets_up(name)
+        active = monitoring.prometheus(name).api("/api/v1/alertmanagers")["activeAlertmanagers"]
+        assert {urllib.parse.urlsplit(a["url"]).netloc for a in active} == {f"{testing.address(n)}:9093" for n in names}
+        cluster = testing.wait_for(
+            lambda n=name: (
+                (c := monitoring.alertmanager("/api/v2/status", n)["cluster"])["status"] == "ready"
+                and {p["address"] for p in c["peers"]} == gossip
+                and c
+            ),
+            60,
+            f"{name}'s Alertmanager ready with every peer",
+        )
+        assert len(cluster["peers"]) == len(names)
+
+
+def test_an_alert_sent_to_both_alertmanagers_is_notified_once(sink):
+    """What the two Prometheus do with every alert: post it to each Alertmanager. The
+    cluster deduplicates: the channel gets one notification, not one per Alertmanager."""
+    started = time.time()
+    now = datetime.now(UTC)
+    instance = f"dedup-{int(started)}"
+    labels = {"alertname": "HorillaPairDrill", "severity": "warning", "instance": instance}
+    alert = {"labels": labels, "startsAt": now.isoformat(), "endsAt": now.replace(year=now.year + 1).isoformat()}
+    names = testing.names("monitoring")
+    for name in names:
+        monitoring.post_json(f"http://{testing.address(name)}:9093/api/v2/alerts", [alert])
+    try:
+        testing.wait_for(lambda: sink.first("HorillaPairDrill", "firing", started, instance), 60, "the notification")
+        # A second Alertmanager that missed its peer's notification would send its own
+        # after its place in the cluster's order times the peer timeout (15 s).
+        time.sleep(2 * 15 + 5)
+        assert sink.count("HorillaPairDrill", "firing", started, instance, "/alerts") == 1
+    finally:
+        resolved = {**alert, "endsAt": datetime.now(UTC).isoformat()}
+        for name in names:
+            monitoring.post_json(f"http://{testing.address(name)}:9093/api/v2/alerts", [resolved])
 
 
 def test_every_target_is_scraped_and_up(host, targets_up):

@@ -17,8 +17,8 @@ from lab.cluster import report
 
 PRESENT = panel_queries.COMPONENTS
 QUERIES = panel_queries.queries()
-# The site scrapes every 5 s (drill-settings); Grafana's $__rate_interval would be
-# 4 x 5 s = 20 s, 1m leaves room for a slow scrape.
+# The site scrapes every 10 s (the prometheus role's default); Grafana's
+# $__rate_interval would be 4 x 10 s = 40 s, 1m leaves room for a slow scrape.
 RATE_INTERVAL = "1m"
 # Outcome of every query, for the report written by the last test.
 RESULTS: dict[str, dict] = {}

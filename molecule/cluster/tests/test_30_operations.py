@@ -370,7 +370,7 @@ def test_the_app_down_alert_is_delivered_and_resolved(sink):
         },
         settings={
             "alert_for": "30s",
-            "intervals": "scrape and evaluation 5s, group_wait 5s, group_interval 15s (drill-settings/hosts.yml)",
+            "intervals": monitoring.alerting_settings(),
         },
     )
 
@@ -381,7 +381,7 @@ def test_the_sla_report_shows_the_app_down_outage():
         pytest.skip("the app-down drill did not run")
     mon = testing.host(monitoring.host())
     # The report ends now: wait until the SLI has recorded the recovery (a probe and a
-    # rule evaluation, 5 s each here), or the outage reads as ongoing.
+    # rule evaluation, 10 s each), or the outage reads as ongoing.
     testing.wait_for(
         lambda: [r for r in monitoring.query("horilla:service_up:probe") if r["value"][1] == "1"],
         60,
@@ -399,14 +399,15 @@ def test_the_sla_report_shows_the_app_down_outage():
     def epoch(stamp: str) -> float:
         return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
-    # The SLI sees the outage within a probe and a rule evaluation (5 s each here).
+    # The SLI sees the outage within a probe and a rule evaluation (10 s each), give or
+    # take a probe's own time on a busy machine.
     ours = [
         (epoch(began), epoch(ended))
         for _, began, ended, _ in incidents
-        if APP_DOWN["failed_at"] - 1 <= epoch(began) <= APP_DOWN["failed_at"] + 30
+        if APP_DOWN["failed_at"] - 1 <= epoch(began) <= APP_DOWN["failed_at"] + 40
     ]
     assert len(ours) == 1, markdown
-    assert APP_DOWN["recovered_at"] - 1 <= ours[0][1] <= APP_DOWN["recovered_at"] + 30
+    assert APP_DOWN["recovered_at"] - 1 <= ours[0][1] <= APP_DOWN["recovered_at"] + 40
     assert "| HorillaApplicationDown | critical |" in markdown
     for plot in ("availability", "latency"):
         assert mon.file(f"{workdir}/sla-{plot}.svg").content_string.startswith("<svg")
