@@ -155,11 +155,8 @@ def _s(value, unit: str = " s") -> str:
     return "-" if value is None else f"{value}{unit}"
 
 
-def _alerting(settings) -> str:
-    """The drill's alerting timings (lab.cluster.monitoring.alerting_settings); older
-    reports carry a sentence instead."""
-    if not isinstance(settings, dict):
-        return f"Alerting: {settings}." if settings else ""
+def _alerting(settings: dict) -> str:
+    """The drill's alerting timings (lab.cluster.monitoring.alerting_settings)."""
     defaults = "the roles' production defaults" if settings.get("production_defaults") else "not the roles' defaults"
     return (
         f"Alerting, from a host's death to its HostDown notification ({defaults}): scrape every"
