@@ -211,13 +211,20 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def local_inventory(path: Path, groups: dict[str, dict[str, str]], variables: dict | None = None) -> Path:
+def local_inventory(
+    path: Path,
+    groups: dict[str, dict[str, str]],
+    variables: dict | None = None,
+    host_vars: dict[str, dict] | None = None,
+) -> Path:
     """Writes a throw-away inventory to `path` and returns it: `groups` maps each group
     to {host: internal_address}, in order; every host is this machine (a local
-    connection with this interpreter); `variables` are set on `all`."""
+    connection with this interpreter); `variables` are set on `all`, `host_vars` on the
+    hosts they name."""
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    extra = host_vars or {}
     children = {
-        name: {"hosts": {h: {"internal_address": address} for h, address in members.items()}}
+        name: {"hosts": {h: {"internal_address": address, **extra.get(h, {})} for h, address in members.items()}}
         for name, members in groups.items()
     }
     inventory = {"all": {"vars": {**local, **(variables or {})}, "children": children}}

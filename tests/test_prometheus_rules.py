@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from horilla_ops.monitoring.maintenance import parse_duration
 from horilla_ops.monitoring.settings import Settings
 from lab import rules
 
@@ -129,10 +130,8 @@ def test_the_thresholds_are_the_monitor_settings():
     assert [default[n] for n in others] == [changed[n] for n in others]
 
 
-def _seconds(duration: str) -> int:
-    """A Prometheus duration of one unit (10s, 1m, 2h) in seconds."""
-    number, unit = re.fullmatch(r"(\d+)(s|m|h)", str(duration)).groups()
-    return int(number) * {"s": 1, "m": 60, "h": 3600}[unit]
+def _seconds(duration: str) -> float:
+    return parse_duration(str(duration)).total_seconds()
 
 
 def test_a_dead_host_is_alerted_within_a_minute_with_the_defaults():

@@ -3,7 +3,6 @@ before anything changes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,17 @@ from lab import playbook
 SINK = "https://hooks.example.com/alerts"
 
 
-def preflight(tmp_path: Path, settings: dict, role: str = "alertmanager") -> playbook.PlaybookRun:
-    hosts = playbook.local_inventory(tmp_path / "hosts.yml", {"monitoring": {"mon1": "192.0.2.61"}})
+def preflight(
+    tmp_path: Path,
+    settings: dict,
+    role: str = "alertmanager",
+    monitoring: dict[str, str] | None = None,
+    host_vars: dict[str, dict] | None = None,
+) -> playbook.PlaybookRun:
+    """The role's preflight on the monitoring hosts (mon1 alone unless named)."""
+    hosts = playbook.local_inventory(
+        tmp_path / "hosts.yml", {"monitoring": monitoring or {"mon1": "192.0.2.61"}}, host_vars=host_vars
+    )
     play = {
         "name": f"Preflight of the {role} role",
         "hosts": "monitoring",
@@ -111,30 +119,13 @@ def test_a_pagerduty_url_that_is_not_http_is_refused(tmp_path):
 def test_a_pair_of_prometheus_with_different_external_labels_is_refused(tmp_path):
     """Two Prometheus whose alerts differ by an external label would each page: the
     Alertmanager cluster deduplicates identical alerts only."""
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    hosts = tmp_path / "hosts.yml"
-    inventory = {
-        "all": {
-            "vars": local,
-            "children": {
-                "monitoring": {
-                    "hosts": {
-                        "mon1": {"internal_address": "192.0.2.61"},
-                        "mon2": {"internal_address": "192.0.2.62", "prometheus_external_labels": {"replica": "b"}},
-                    }
-                }
-            },
-        }
-    }
-    hosts.write_text(yaml.safe_dump(inventory))
-    play = {
-        "hosts": "mon1",
-        "gather_facts": False,
-        "vars": RECEIVERS,
-        "tasks": [{"ansible.builtin.include_role": {"name": "prometheus", "tasks_from": "preflight.yml"}}],
-    }
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([play]))
-    run = playbook.run(tmp_path / "play.yml", inventories=[hosts], timeout=120)
+    run = preflight(
+        tmp_path,
+        RECEIVERS,
+        "prometheus",
+        monitoring={"mon1": "192.0.2.61", "mon2": "192.0.2.62"},
+        host_vars={"mon2": {"prometheus_external_labels": {"replica": "b"}}},
+    )
     assert not run.ok
     output = " ".join(run.stdout.split())
     assert "mon1: prometheus_external_labels must be the same on every monitoring host" in output, run.tail()
