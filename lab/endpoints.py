@@ -44,6 +44,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("monitoring", "Alertmanager", "http://{host}:9093/", 9093),
     Endpoint("monitoring", "Grafana", "http://{host}:3000/", 3000),
     Endpoint("monitoring", "blackbox_exporter", "http://{host}:9115/", 9115),
+    Endpoint("monitoring", "operators' dashboard", "https://{host}:8080/", 8080),
     Endpoint("all", "node_exporter", "http://{host}:9100/metrics", 9100),
 )
 

@@ -288,6 +288,21 @@ def drills_table() -> str:
             f"{_s(files_only['playbook_seconds'])}; files identical: {files_only['files_identical']}; "
             f"database untouched: {files_only['database_untouched']} |"
         )
+    update = _event("day2", "os_update")
+    if update:
+        rows.append(
+            f"| Debian updates and a reboot of every host, one at a time (`playbooks/os-update.yml`) under the "
+            f"users' load | {update['hosts_rebooted']} hosts rebooted in {_s(update['playbook_seconds'])}; "
+            f"{update['failed_requests']} of {update['requests']} requests failed |"
+        )
+    screen = _event("ops-dashboard", "load_balancer_killed")
+    if screen:
+        rows.append(
+            f"| the operators' dashboard (:8080) in headless Chromium, {screen['victim']} killed | red "
+            f"{_s(screen['seconds_kill_to_red'])} after the kill ({_s(screen['seconds_prometheus_to_red'])} after "
+            f"Prometheus knew), green {_s(screen['seconds_start_to_green'])} after its start; screenshots in "
+            "`reports/screens/` |"
+        )
     after = _event("converge-after-drill", "site_converge")
     if after:
         rows.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lab import testrun
@@ -25,6 +26,25 @@ def test_make_test_starts_the_whole_site_first_beside_lint_and_unit() -> None:
     # The small scenarios follow the checks on the second slot.
     assert molecule_steps(steps) == ["cluster", "trixie", "bookworm", "node_exporter"]
     assert set(molecule_steps(steps)) == set(testrun.scenarios())
+
+
+def test_every_step_beside_the_whole_site_yields_the_cores_to_it() -> None:
+    for everything in (False, True):
+        steps = testrun.plan(None, {"lint", "unit", "molecule"}, everything=everything)
+        whole_site = [s for s in steps if ("molecule", "test", "-s", "cluster") in (s.argv, *s.then)]
+        beside = [s for s in steps if s not in whole_site]
+        assert whole_site and beside
+        assert all(s.niceness == 0 for s in whole_site)
+        assert all(s.niceness == testrun.BESIDE_NICENESS > 0 for s in beside)
+
+
+def test_a_nice_step_runs_its_commands_under_nice(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(testrun, "LOG_DIR", tmp_path)
+    monkeypatch.setattr(testrun, "PROJECT_DIR", tmp_path)
+    show = (sys.executable, "-c", "import os; print('niceness=' + str(os.nice(0)))")
+    step = testrun.Step("yielding", show, parallel=True, niceness=7)
+    assert testrun.run([step, sleeper("other", 0.0)], jobs=2)
+    assert f"niceness={min(19, os.nice(0) + 7)}" in (tmp_path / "yielding.log").read_text()
 
 
 def test_make_test_all_adds_the_whole_site_on_debian_12() -> None:

@@ -52,7 +52,7 @@ NEEDS: dict[str, list[tuple[str, list[int]]]] = {
         ("redis", [6379, 9121]),
         ("sentinel", [26379]),
         ("elasticsearch", [9200, 9114]),
-        ("monitoring", [9090, 9093, 9094, 9115, 3000]),
+        ("monitoring", [9090, 9093, 9094, 9115, 3000, 8080]),
     ],
     "backup": [("postgres", [5432, 8008, 8432])],  # pgBackRest's TLS server, pg_dump from a replica
 }
@@ -187,7 +187,12 @@ PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
     "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
 }
 # Listeners that speak TLS already: the probe must find them so (it can tell).
-TLS_PORTS = {9200: "Elasticsearch HTTP", 9300: "Elasticsearch transport", 8432: "pgBackRest's TLS server"}
+TLS_PORTS = {
+    9200: "Elasticsearch HTTP",
+    9300: "Elasticsearch transport",
+    8432: "pgBackRest's TLS server",
+    8080: "the operators' dashboard",
+}
 
 
 def test_every_listener_an_allowed_peer_reaches_is_encrypted_or_a_named_exception(site):

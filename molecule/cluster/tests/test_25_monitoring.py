@@ -70,7 +70,7 @@ def targets_up() -> list[dict]:
 def test_listeners_on_the_internal_address_only(host):
     address = mon()
     # 9094: the Alertmanagers' gossip (TCP and UDP), between monitoring hosts only.
-    for port in (9090, 9093, 9094, 9115):
+    for port in (9090, 9093, 9094, 9115, 8080):
         assert host.socket(f"tcp://{address}:{port}").is_listening, port
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
     assert host.socket(f"udp://{address}:9094").is_listening

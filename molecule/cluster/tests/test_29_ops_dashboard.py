@@ -1,0 +1,228 @@
+"""The operators' dashboard on :8080, in a real browser (issue 24, item 2).
+
+Debian's headless Chromium, driven by selenium through Debian's chromedriver, opens the
+first monitoring host's dashboard over TLS. The browser trusts the dashboard's CA
+through its own certificate store (a throwaway NSS database, as a desktop's would), so
+a wrong name or an unknown certificate fails the page. It logs in, sees every tier
+healthy, then a load balancer is killed (the one without the VIP: no user notices) and
+the browser must see that host turn red, and green again once it is back.
+
+Screenshots go to reports/screens/, the timings to reports/drills/ops-dashboard.json.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from horilla_ops.monitoring.maintenance import parse_duration
+from lab import testing
+from lab.cluster import balancer, monitoring, report
+from lab.state import PROJECT_DIR
+
+SCREENS = PROJECT_DIR / "reports" / "screens"
+USER = "operator"
+# Generous ceilings on this 2-core machine (the measured figures go to the report):
+# the page sees what Prometheus saw, so a death shows after the next scrape (every
+# 10 s, failing after its 10 s timeout at worst) and the page's next refresh (5 s).
+CEILING_RED_SECONDS = 60
+CEILING_GREEN_SECONDS = 120
+MONITORING_HOST = "mon1"
+
+
+def dashboard_url(path: str = "/") -> str:
+    return f"https://{testing.address(MONITORING_HOST)}:8080{path}"
+
+
+def ca_file() -> Path:
+    return testing.secrets_dir() / "ops-dashboard-ca" / "ca.crt"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    # A home of its own, whose NSS database trusts the dashboard's CA and nothing else
+    # added: Chromium on Linux takes user-added roots from ~/.pki/nssdb.
+    home = tmp_path_factory.mktemp("chromium-home")
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
+    subprocess.run(
+        ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "horilla-ops-dashboard", "-i", str(ca_file())],
+        check=True,
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2000"):
+        options.add_argument(argument)
+    service = Service("/usr/bin/chromedriver", env={**os.environ, "HOME": str(home)})
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver, name: str) -> Path:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    target = SCREENS / f"{name}.png"
+    # The whole page, not the window: the hosts table and the graphs are below the fold.
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, max(1000, min(int(height) + 40, 4000)))
+    driver.save_screenshot(str(target))
+    return target
+
+
+def host_row(driver, name: str) -> dict | None:
+    """The hosts table's row of `name` as the page shows it now: its class and its cells."""
+    return driver.execute_script(
+        "const r = document.querySelector(`#hosts tr[data-host='${arguments[0]}']`);"
+        "return r ? {cls: r.className, up: r.dataset.up, cells: [...r.cells].map(c => c.textContent)} : null;",
+        name,
+    )
+
+
+def every_tier_up(browser) -> tuple[list, list] | None:
+    """The tiers and hosts tables, when every row shows up (None otherwise)."""
+    tiers = browser.execute_script(
+        "return [...document.querySelectorAll('#tiers tbody tr')].map(r => [r.dataset.job, r.className]);"
+    )
+    hosts = browser.execute_script(
+        "return [...document.querySelectorAll('#hosts tbody tr')].map(r => [r.dataset.host, r.dataset.up]);"
+    )
+    if not tiers or not hosts:
+        return None
+    down = [job for job, cls in tiers if cls != "up"] + [h for h, up in hosts if up != "true"]
+    return (tiers, hosts) if not down else None
+
+
+def test_the_certificate_names_the_host_and_is_signed_by_the_dashboard_ca():
+    context = ssl.create_default_context(cafile=str(ca_file()))
+    with urllib.request.urlopen(dashboard_url("/login"), context=context, timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    # Nothing but the login page answers before a login.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(dashboard_url("/api/status"), context=context, timeout=10)  # noqa: S310
+    assert refused.value.code == 401
+
+
+def test_a_wrong_password_is_refused_in_the_browser(browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(dashboard_url("/login"))
+    browser.find_element(By.ID, "user").send_keys(USER)
+    browser.find_element(By.ID, "password").send_keys("not-the-password-at-all")
+    browser.find_element(By.ID, "login-submit").click()
+    assert browser.find_element(By.ID, "login-error").text == "Wrong user or password."
+    screenshot(browser, "dashboard-login-refused")
+    # The throttle makes the next try wait a second.
+    time.sleep(1.5)
+
+
+def test_the_operator_logs_in_and_sees_every_tier_healthy(browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(dashboard_url("/login"))
+    browser.find_element(By.ID, "user").send_keys(USER)
+    browser.find_element(By.ID, "password").send_keys(testing.secret("ops_dashboard_password"))
+    browser.find_element(By.ID, "login-submit").click()
+    testing.wait_for(lambda: browser.current_url == dashboard_url("/"), 20, "the dashboard after the login")
+
+    tiers, hosts = testing.wait_for(
+        lambda: every_tier_up(browser), 120, "every tier and every host up on the dashboard", interval=2
+    )
+    assert {h for h, _ in hosts} == set(testing.names()), "every host of the site is on the page"
+    assert {"node", "horilla", "patroni", "etcd", "redis", "haproxy", "elasticsearch"} <= {j for j, _ in tiers}
+    health = browser.find_element(By.ID, "health").text
+    assert "PostgreSQL leader" in health
+    assert "NONE" not in health
+    # The graphs were drawn by Chart.js, served by the dashboard itself.
+    testing.wait_for(
+        lambda: browser.execute_script("return typeof Chart !== 'undefined' && !!Chart.getChart('chart-cpu_percent')"),
+        60,
+        "the CPU graph drawn",
+    )
+    screenshot(browser, "dashboard-healthy")
+
+
+def prometheus_says_up(name: str) -> bool | None:
+    """What the dashboard's Prometheus (mon1's) holds now for the host's node_exporter."""
+    samples = monitoring.query(f'up{{job="node", instance="{name}"}}')
+    return samples[0]["value"][1] == "1" if samples else None
+
+
+def watch(browser, victim: str, up: bool, ceiling: float, since: float) -> tuple[float, float]:
+    """Seconds from `since` until Prometheus holds the victim `up` (or down), and until the
+    page shows it."""
+    started = since
+    known = None
+    while time.monotonic() - started < ceiling:
+        if known is None and prometheus_says_up(victim) is up:
+            known = time.monotonic() - started
+        row = host_row(browser, victim) or {}
+        if row.get("up") == ("true" if up else "false"):
+            shown = time.monotonic() - started
+            return (shown if known is None else known), shown
+        time.sleep(0.25)
+    raise AssertionError(f"{victim} not shown {'up' if up else 'down'} on the dashboard within {ceiling:.0f} s")
+
+
+def test_a_killed_node_turns_red_and_green_again(browser):
+    """The page shows what Prometheus knows within one scrape interval (it asks every 5 s);
+    Prometheus itself knows of a death at the first scrape after it fails (the scrape's
+    timeout), of a return at the first scrape after it: both figures are reported."""
+    from selenium.webdriver.common.by import By
+
+    holders = balancer.vip_holders()
+    victim = next(lb for lb in balancer.lbs() if lb not in holders)
+    interval = parse_duration(monitoring.alerting_settings()["scrape_interval"]).total_seconds()
+
+    killed = time.monotonic()
+    testing.kill(victim)
+    try:
+        known_down, red = watch(browser, victim, up=False, ceiling=CEILING_RED_SECONDS, since=killed)
+        assert "down" in host_row(browser, victim)["cls"]
+        assert browser.find_element(By.ID, "overall").text.startswith("ATTENTION")
+        screenshot(browser, "dashboard-node-down")
+    finally:
+        restarted = time.monotonic()
+        testing.start(victim)
+    known_up, green = watch(browser, victim, up=True, ceiling=CEILING_GREEN_SECONDS, since=restarted)
+    assert "down" not in host_row(browser, victim)["cls"]
+    testing.wait_for(balancer.healthy, 120, "both load balancers serving again")
+    testing.wait_for(lambda: every_tier_up(browser), 120, "every tier up on the page again", interval=2)
+    screenshot(browser, "dashboard-recovered")
+
+    report.write(
+        "ops-dashboard",
+        settings={
+            "browser": subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip(),
+            "scrape_interval_s": interval,
+            "page_refresh_s": 5,
+        },
+        events=[
+            {
+                "name": "load_balancer_killed",
+                "victim": victim,
+                "seconds_kill_to_prometheus_down": round(known_down, 1),
+                "seconds_kill_to_red": round(red, 1),
+                "seconds_prometheus_to_red": round(red - known_down, 1),
+                "seconds_start_to_prometheus_up": round(known_up, 1),
+                "seconds_start_to_green": round(green, 1),
+                "seconds_prometheus_to_green": round(green - known_up, 1),
+            }
+        ],
+        totals={"screens": sorted(p.name for p in SCREENS.glob("dashboard-*.png"))},
+    )
+    # The page itself adds at most one scrape interval to what Prometheus knows.
+    assert red - known_down <= interval, (red, known_down)
+    assert green - known_up <= interval, (green, known_up)
