@@ -3,6 +3,7 @@ the login, what each API answer holds, and the settings it refuses to start with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,26 @@ def test_history_has_each_graph_and_the_alerts_periods(client, api: FakeApi):
     assert data["end"] - data["start"] == 3 * 3600
     assert data["step"] == 45.0  # 3 h in at most 240 points
     assert [(a["started"], a["last_seen"]) for a in data["alerts"]] == [(400.0, 400.0), (100.0, 130.0)]
+
+
+def strict_json(response: Any) -> Any:
+    """The body as a browser's JSON.parse reads it: NaN and Infinity are errors."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(response.data, parse_constant=refuse)
+
+
+def test_a_nan_from_prometheus_is_a_gap_not_an_answer_the_browser_refuses(client, api: FakeApi):
+    """A p95 or an error ratio over no requests is NaN in Prometheus' answers."""
+    api.ranges[dashboard.status.Q_RESPONSE_P95] = matrix(({}, [(100.0, 0.5), (145.0, float("nan")), (190.0, 0.7)]))
+    api.instant[dashboard.status.Q_CPU] = vector(({"instance": "mon1"}, float("nan")), ({"instance": "app1"}, 40))
+    log_in(client)
+    data = strict_json(client.get("/api/history"))
+    assert data["graphs"]["response_p95_seconds"] == [{"instance": "", "points": [[100.0, 0.5], [190.0, 0.7]]}]
+    state = strict_json(client.get("/api/status"))
+    assert {h["instance"]: h["cpu_percent"] for h in state["hosts"]} == {"app1": 40.0, "mon1": None}
 
 
 def test_the_budget_burn_rate_is_relative_to_the_objective():

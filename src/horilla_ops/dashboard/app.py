@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import math
 import os
 import secrets
 import sys
@@ -163,12 +164,28 @@ def history(prom: promapi.Prometheus, hours: int, now: float | None = None) -> d
     step = max(15.0, hours * 3600 / HISTORY_POINTS)
     graphs = {}
     for name, expr in HISTORY_QUERIES.items():
+        # A ratio or a quantile over no requests is NaN: a gap in the line, and JSON has no NaN.
         graphs[name] = [
-            {"instance": s.labels.get("instance", ""), "points": [[t, round(v, 4)] for t, v in s.points]}
+            {
+                "instance": s.labels.get("instance", ""),
+                "points": [[t, round(v, 4)] for t, v in s.points if math.isfinite(v)],
+            }
             for s in prom.query_range(expr, start, end, step)
         ]
     alerts = alert_history(prom.query_range(Q_ALERT_HISTORY, start, end, step), step)
     return {"start": start, "end": end, "step": step, "graphs": graphs, "alerts": alerts}
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None: JSON has neither, and a browser
+    refuses a whole answer that holds one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def alertmanager_alerts(url: str, fetch: promapi.Fetch = promapi.http_get_json) -> dict[str, Any]:
@@ -291,13 +308,13 @@ def create_app(
     def api_status() -> Any:
         state, _ = status.cycle(prom(), monitoring)
         state["alertmanager"] = alertmanager_alerts(monitoring.alertmanager_url, fetch)
-        return jsonify(state)
+        return jsonify(finite(state))
 
     @app.get("/api/history")
     @login_required
     def api_history() -> Any:
         try:
-            return jsonify(history(prom(), settings.history_hours))
+            return jsonify(finite(history(prom(), settings.history_hours)))
         except promapi.PrometheusError as exc:
             return jsonify({"error": str(exc)}), 502
 

@@ -203,11 +203,17 @@ async function refreshStatus() {
   }
 }
 
+// Every minute; after a failure, again at the status' pace.
 async function refreshHistory() {
+  let next = HISTORY_MS;
   try {
-    showHistory(await get("/api/history"));
+    const data = await get("/api/history");
+    if (data.error) next = REFRESH_MS;
+    showHistory(data);
+  } catch (err) {
+    next = REFRESH_MS;
   } finally {
-    setTimeout(refreshHistory, HISTORY_MS);
+    setTimeout(refreshHistory, next);
   }
 }
 
