@@ -15,17 +15,23 @@ def molecule_steps(steps: list[testrun.Step]) -> list[str]:
 def test_make_test_starts_the_whole_site_first_beside_lint_and_unit() -> None:
     steps = testrun.plan(None, {"lint", "unit", "molecule"})
     first, checks = steps[0], steps[1]
-    # The longest scenario starts at once, after preparing both releases' images.
-    assert first.argv[1:4] == ("-m", "lab", "prepare")
-    assert first.argv[-2:] == ("--release", "bookworm")
+    # The longest scenario starts at once, after preparing the Debian 13 images it needs.
+    assert first.argv[1:] == ("-m", "lab", "prepare", "--release", "trixie")
     assert first.then == (("molecule", "test", "-s", "cluster"),)
     commands = [checks.argv, *checks.then]
     assert [c[0] for c in commands[:2]] == ["yamllint", "ansible-lint"]
     assert commands[-1][1:] == ("-m", "pytest")
     assert all(s.parallel for s in steps)
     # The small scenarios follow the checks on the second slot.
-    assert molecule_steps(steps) == ["cluster", "trixie", "bookworm", "node_exporter"]
-    assert set(molecule_steps(steps)) == set(testrun.scenarios())
+    assert molecule_steps(steps) == ["cluster", "trixie", "node_exporter"]
+    assert set(molecule_steps(steps)) == set(testrun.scenarios()) - set(testrun.OUTSIDE_MAKE_TEST)
+
+
+def test_make_test_all_runs_every_scenario_and_prepares_both_releases() -> None:
+    steps = testrun.plan(None, {"lint", "unit", "molecule"}, everything=True)
+    assert steps[0].argv[-4:] == ("--release", "trixie", "--release", "bookworm")
+    assert set(molecule_steps(steps)) >= set(testrun.scenarios())
+    assert "bookworm" in molecule_steps(steps)
 
 
 def test_every_step_beside_the_whole_site_yields_the_cores_to_it() -> None:
