@@ -6,6 +6,7 @@ import collections
 import http.server
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_latency_percentiles_use_successful_requests_only() -> None:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     failing = threading.Event()
-    answered: collections.Counter = collections.Counter()  # status -> answers sent
+    answered: ClassVar[collections.Counter] = collections.Counter()  # status -> answers sent
 
     def do_GET(self) -> None:
         status = 503 if self.failing.is_set() else 200

@@ -145,6 +145,22 @@ def test_history_has_each_graph_and_the_alerts_periods(client, api: FakeApi):
     assert data["end"] - data["start"] == 3 * 3600
     assert data["step"] == 45.0  # 3 h in at most 240 points
     assert [(a["started"], a["last_seen"]) for a in data["alerts"]] == [(400.0, 400.0), (100.0, 130.0)]
+    assert data["maintenance"] == []
+
+
+def test_history_has_the_announced_maintenance_periods(client, api: FakeApi):
+    """horilla_maintenance_active is 1 while a maintenance runs and 0 after its end."""
+    api.ranges[dashboard.Q_MAINTENANCE_HISTORY] = matrix(
+        ({"reason": "rolling deploy"}, [(100, 0), (145, 1), (190, 1), (235, 0), (280, 0)]),
+        ({"reason": "os update"}, [(1000, 1), (1045, 1), (1500, 1)]),  # 1090-1455: no sample
+    )
+    log_in(client)
+    data = strict_json(client.get("/api/history"))
+    assert [(m["reason"], m["started"], m["last_seen"]) for m in data["maintenance"]] == [
+        ("rolling deploy", 145.0, 190.0),
+        ("os update", 1000.0, 1045.0),
+        ("os update", 1500.0, 1500.0),
+    ]
 
 
 def strict_json(response: Any) -> Any:

@@ -234,3 +234,50 @@ def test_a_killed_node_turns_red_and_green_again(browser):
     # The page itself adds at most one scrape interval to what Prometheus knows.
     assert red - known_down <= interval, (red, known_down)
     assert green - known_up <= interval, (green, known_up)
+
+
+def test_an_announced_maintenance_is_shaded_on_every_graph_and_listed(browser):
+    """What the rolling deploy, the switchover and the OS updates announce (horilla-maintenance
+    on the first monitoring host) shows on the page: a shaded period on every graph, drawn
+    by the page's own Chart.js plugin, and a row naming its reason."""
+    from selenium.webdriver.common.by import By
+
+    reason = "dashboard browser test"
+    mon = testing.host(MONITORING_HOST)
+    graphs = browser.execute_script("return [...document.querySelectorAll('canvas[id^=chart-]')].map(c => c.id);")
+    assert len(graphs) == 5, graphs
+
+    def shaded() -> dict | None:
+        drawn = browser.execute_script(
+            "return Object.fromEntries([...document.querySelectorAll('canvas[id^=chart-]')]"
+            ".map(c => [c.id, Number(c.dataset.maintenanceDrawn || 0)]));"
+        )
+        listed = browser.find_element(By.ID, "maintenance-history").text
+        return drawn if all(drawn.values()) and reason in listed else None
+
+    announced = time.monotonic()
+    mon.check_output("horilla-maintenance start --reason %s --duration 10m", reason)
+    try:
+        testing.wait_for(
+            lambda: monitoring.query(f'horilla_maintenance_active{{reason="{reason}"}} == 1'),
+            60,
+            "Prometheus holding the announced maintenance",
+        )
+        known = time.monotonic() - announced
+        # The page asks for its graphs every minute; ask now, as its next refresh would.
+        browser.execute_script("get('/api/history').then(showHistory);")
+        drawn = testing.wait_for(shaded, 60, "the maintenance shaded on every graph and listed", interval=1)
+        shown = time.monotonic() - announced
+        assert set(drawn) == set(graphs)
+        screenshot(browser, "dashboard-maintenance")
+    finally:
+        mon.check_output("horilla-maintenance end")
+    report.add_event(
+        "ops-dashboard",
+        {
+            "name": "maintenance_announced",
+            "seconds_announce_to_prometheus": round(known, 1),
+            "seconds_announce_to_shaded": round(shown, 1),
+            "graphs_shaded": len(drawn),
+        },
+    )

@@ -4,8 +4,9 @@ One page, behind a login, over TLS, on each monitoring host's internal address. 
 what `horilla-monitor --status` prints (every tier, every host, leader and primary,
 replication lag, HAProxy backends, firing alerts, the SLA and its error budget), with
 graphs of the last hours (CPU and memory per host, p95 and error rate, the budget's burn
-rate) and the alerts of those hours. The page asks for fresh figures every few seconds;
-every figure comes from this host's Prometheus and Alertmanager at that moment.
+rate, announced maintenance shaded) and the alerts and maintenance of those hours. The
+page asks for fresh figures every few seconds; every figure comes from this host's
+Prometheus and Alertmanager at that moment.
 
 Settings: /etc/horilla-ops/dashboard.env (HORILLA_DASHBOARD_*), beside monitoring.env
 (where Prometheus and Alertmanager are, the MONITOR_* thresholds). The password is read
@@ -51,6 +52,9 @@ HISTORY_QUERIES: dict[str, str] = {
 }
 # Each firing alert of the window, one series per alert (instance, severity).
 Q_ALERT_HISTORY = 'ALERTS{alertstate="firing", alertname!="Watchdog"}'
+# Planned maintenance (horilla-maintenance, which the rolling deploy, the switchover and
+# the OS updates run): 1 while it runs, per reason. The graphs shade those periods.
+Q_MAINTENANCE_HISTORY = "max by (reason) (horilla_maintenance_active)"
 MIN_PASSWORD_LENGTH = 16
 
 
@@ -130,31 +134,43 @@ class Throttle:
             self._failures.pop(address, None)
 
 
+def periods(times: list[float], step: float) -> list[tuple[float, float]]:
+    """The runs of consecutive sample times: a gap of more than one step ends a run."""
+    runs: list[tuple[float, float]] = []
+    for t in times:
+        if runs and t - runs[-1][1] <= step * 1.5:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return runs
+
+
 def alert_history(series: list[promapi.Series], step: float) -> list[dict[str, Any]]:
     """Each firing period of each alert in the window, newest first (ALERTS has a sample
-    every evaluation while an alert fires; a gap of more than one step ends a period)."""
-    periods = []
-    for s in series:
-        start = end = None
-        for t, _ in s.points:
-            if end is not None and t - end > step * 1.5:
-                periods.append((s.labels, start, end))
-                start = None
-            start = t if start is None else start
-            end = t
-        if start is not None:
-            periods.append((s.labels, start, end))
+    every evaluation while an alert fires)."""
     out = [
         {
-            "name": labels.get("alertname", "?"),
-            "severity": labels.get("severity", "none"),
-            "instance": labels.get("instance", ""),
+            "name": s.labels.get("alertname", "?"),
+            "severity": s.labels.get("severity", "none"),
+            "instance": s.labels.get("instance", ""),
             "started": start,
             "last_seen": end,
         }
-        for labels, start, end in periods
+        for s in series
+        for start, end in periods([t for t, _ in s.points], step)
     ]
     return sorted(out, key=lambda a: a["started"], reverse=True)
+
+
+def maintenance_history(series: list[promapi.Series], step: float) -> list[dict[str, Any]]:
+    """Each announced maintenance in the window, oldest first: the runs of 1 (the metric
+    stays at 0 after `horilla-maintenance end`)."""
+    out = [
+        {"reason": s.labels.get("reason", ""), "started": start, "last_seen": end}
+        for s in series
+        for start, end in periods([t for t, v in s.points if v >= 1], step)
+    ]
+    return sorted(out, key=lambda m: m["started"])
 
 
 def history(prom: promapi.Prometheus, hours: int, now: float | None = None) -> dict[str, Any]:
@@ -173,7 +189,8 @@ def history(prom: promapi.Prometheus, hours: int, now: float | None = None) -> d
             for s in prom.query_range(expr, start, end, step)
         ]
     alerts = alert_history(prom.query_range(Q_ALERT_HISTORY, start, end, step), step)
-    return {"start": start, "end": end, "step": step, "graphs": graphs, "alerts": alerts}
+    maintenance = maintenance_history(prom.query_range(Q_MAINTENANCE_HISTORY, start, end, step), step)
+    return {"start": start, "end": end, "step": step, "graphs": graphs, "alerts": alerts, "maintenance": maintenance}
 
 
 def finite(value: Any) -> Any:

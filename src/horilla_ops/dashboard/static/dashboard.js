@@ -11,6 +11,28 @@ const charts = {};
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39"];
 
+// Announced maintenance (horilla-maintenance), shaded behind every graph's lines:
+// Chart.js 3 has no annotations without a plugin Debian does not ship. Each chart's
+// canvas says how many periods it drew (data-maintenance-drawn), for the browser test.
+const maintenanceBands = {
+  id: "maintenance",
+  beforeDatasetsDraw(chart, _args, options) {
+    const { ctx, chartArea, scales } = chart;
+    let drawn = 0;
+    ctx.save();
+    ctx.fillStyle = "rgba(255, 179, 0, 0.25)";
+    for (const [from, to] of options.windows || []) {
+      const left = Math.max(chartArea.left, scales.x.getPixelForValue(from));
+      const right = Math.min(chartArea.right, scales.x.getPixelForValue(to));
+      if (right < left) continue;
+      ctx.fillRect(left, chartArea.top, Math.max(3, right - left), chartArea.bottom - chartArea.top);
+      drawn += 1;
+    }
+    ctx.restore();
+    chart.canvas.dataset.maintenanceDrawn = String(drawn);
+  },
+};
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -141,6 +163,8 @@ function showStatus(state) {
 
 function showHistory(data) {
   if (data.error || typeof Chart === "undefined") return;
+  // A sample stands for its step: a period runs until one step after its last sample.
+  const windows = data.maintenance.map((m) => [m.started * 1000, (m.last_seen + data.step) * 1000]);
   for (const [name, series] of Object.entries(data.graphs)) {
     const canvas = document.getElementById(`chart-${name}`);
     if (!canvas) continue;
@@ -153,13 +177,19 @@ function showHistory(data) {
       borderWidth: 1.5,
     }));
     if (charts[name]) {
-      charts[name].data.datasets = datasets;
-      charts[name].update("none");
+      const chart = charts[name];
+      chart.data.datasets = datasets;
+      // The window moves on with every answer.
+      chart.options.scales.x.min = data.start * 1000;
+      chart.options.scales.x.max = data.end * 1000;
+      chart.options.plugins.maintenance.windows = windows;
+      chart.update("none");
       continue;
     }
     charts[name] = new Chart(canvas, {
       type: "line",
       data: { datasets },
+      plugins: [maintenanceBands],
       options: {
         animation: false,
         parsing: false,
@@ -172,13 +202,17 @@ function showHistory(data) {
           },
           y: { beginAtZero: true },
         },
-        plugins: { legend: { labels: { boxWidth: 10 } } },
+        plugins: { legend: { labels: { boxWidth: 10 } }, maintenance: { windows } },
       },
     });
   }
   fill(
     "alerts-history",
     data.alerts.map((a) => row([a.name, a.severity, a.instance || "-", when(a.started), when(a.last_seen)])),
+  );
+  fill(
+    "maintenance-history",
+    data.maintenance.map((m) => row([m.reason || "-", when(m.started), when(m.last_seen)])),
   );
 }
 
