@@ -1,6 +1,12 @@
 """The five required Grafana dashboards (CONTRIBUTING.md, Requirements), generated as JSON into
 roles/grafana/files/dashboards/.
 
+Every dashboard, panel, query, variable, link and annotation is built with Grafana's own
+builders (grafana-foundation-sdk, requirements.txt) and serialised with its JSON encoder,
+so the files follow Grafana's dashboard schema instead of a shape written here by hand.
+The SDK's newest Grafana line is 11.6; Grafana 12 (grafana_version) reads that
+dashboard JSON as it is.
+
 `python -m lab dashboards` writes them; `python -m lab dashboards --check` (run by the
 unit tests) fails when the committed JSON differs from what this module generates, so
 the repository stays the one source of truth and nobody edits the JSON by hand.
@@ -10,15 +16,24 @@ names the scrape job it expects (`job="redis"`), so lab/panel_queries.py can tel
 component a panel is about. Every panel uses the Prometheus datasource through the
 `datasource` variable, whose default is the datasource the grafana role provisions
 (DATASOURCE_UID); with two Prometheus servers, or one per environment, the variable
-switches between them.
+switches between them. Every dashboard marks planned maintenance (`horilla-maintenance
+start`) with the "Maintenance" annotation.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Self, TypeVar
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import gauge, prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as prometheus_models
 
 from lab.state import PROJECT_DIR
 
@@ -26,8 +41,7 @@ DASHBOARDS_DIR = PROJECT_DIR / "roles" / "grafana" / "files" / "dashboards"
 # The uid the grafana role gives the first provisioned Prometheus datasource
 # (roles/grafana/vars/main.yml, _grafana_datasource_uid); the unit tests check both agree.
 DATASOURCE_UID = "horilla-prometheus"
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-SCHEMA_VERSION = 39
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["horilla"]
 
 # Objectives (CONTRIBUTING.md, Architecture): availability 99.99 %, p95 < 2 s, errors < 0.1 %.
@@ -46,172 +60,222 @@ HAPROXY = 'job="haproxy", proxy!~".*stats.*"'
 ES = 'job="elasticsearch"'
 # Critical and warning alerts firing now by severity; 0 (not "no data") when none fires.
 ALERTS_FIRING = 'count by (severity) (ALERTS{alertstate="firing", severity=~"critical|warning"}) or on () vector(0)'
+# Planned maintenance: `horilla-maintenance start` sets horilla_maintenance_active{reason=...}
+# to 1 through node_exporter's textfile collector (src/horilla_ops/monitoring/maintenance.py).
+# An annotation, not a panel: outside maintenance it has no series, and that is right.
+MAINTENANCE_EXPR = "max by (reason) (horilla_maintenance_active) == 1"
+
+Thresholds = list[tuple[float | None, str]]
+# The panel builders this module uses; each has the same common methods (title, unit...).
+PanelBuilder = timeseries.Panel | stat.Panel | gauge.Panel | table.Panel | statetimeline.Panel
+P = TypeVar("P", timeseries.Panel, stat.Panel, gauge.Panel, table.Panel, statetimeline.Panel)
 
 
-@dataclass
-class Target:
-    expr: str
-    legend: str = ""
-    instant: bool = False
-
-
-@dataclass
-class Panel:
+class Row(NamedTuple):
     title: str
-    kind: str  # timeseries, stat, gauge, table, state-timeline
-    targets: list[Target]
-    unit: str = "short"
-    description: str = ""
-    width: int = 12
-    height: int = 8
-    thresholds: list[tuple[float | None, str]] = field(default_factory=list)
-    minimum: float | None = None
-    maximum: float | None = None
-    mappings: list[dict[str, Any]] = field(default_factory=list)
+    panels: list[PanelBuilder]
 
 
-@dataclass
-class Row:
-    title: str
-    panels: list[Panel]
+def query(expr: str, legend: str = "") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").datasource(DATASOURCE)
 
 
-def _threshold_steps(steps: list[tuple[float | None, str]]) -> dict[str, Any]:
-    steps = steps or [(None, "green")]
-    return {"mode": "absolute", "steps": [{"color": color, "value": value} for value, color in steps]}
+def value_map(values: dict[int, tuple[str, str]]) -> list[dm.ValueMapping]:
+    """Display text and colour per value: {0: ("DOWN", "red"), 1: ("UP", "green")}."""
+    options = {str(value): dm.ValueMappingResult(text=text, color=color) for value, (text, color) in values.items()}
+    return [dm.ValueMap(options=options)]
 
 
-def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": _threshold_steps(panel.thresholds)}
-    if panel.minimum is not None:
-        defaults["min"] = panel.minimum
-    if panel.maximum is not None:
-        defaults["max"] = panel.maximum
-    if panel.mappings:
-        defaults["mappings"] = panel.mappings
-    if panel.kind == "timeseries" and panel.thresholds:
-        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
-    options: dict[str, Any] = {}
-    if panel.kind in ("stat", "gauge"):
-        options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
-    elif panel.kind == "timeseries":
-        options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}
-    targets = []
-    for index, target in enumerate(panel.targets):
-        query: dict[str, Any] = {
-            "datasource": DATASOURCE,
-            "refId": chr(ord("A") + index),
-            "expr": target.expr,
-            "legendFormat": target.legend or "__auto",
-            "range": not target.instant,
-            "instant": target.instant,
-        }
-        if panel.kind == "table":
-            query["format"] = "table"
-        targets.append(query)
-    return {
-        "id": panel_id,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": DATASOURCE,
-        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": options,
-        "targets": targets,
-    }
+def _panel(
+    builder: P,
+    title: str,
+    targets: list[prometheus.Dataquery],
+    *,
+    instant: bool,
+    unit: str = "short",
+    description: str = "",
+    width: int = 12,
+    height: int = 8,
+    thresholds: Thresholds | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    mappings: list[dm.ValueMapping] | None = None,
+) -> P:
+    """What every panel shares: its queries (refId A, B...), datasource, size, unit, thresholds."""
+    steps = [dm.Threshold(value=value, color=color) for value, color in thresholds or [(None, "green")]]
+    builder.title(title).description(description).datasource(DATASOURCE).span(width).height(height)
+    builder.unit(unit).thresholds(db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps))
+    if minimum is not None:
+        builder.min(minimum)
+    if maximum is not None:
+        builder.max(maximum)
+    if mappings:
+        builder.mappings(mappings)
+    for index, target in enumerate(targets):
+        target.ref_id(chr(ord("A") + index))
+        # Numbers of now (stat, gauge, table) ask for the last value; graphs for the range.
+        builder.with_target(target.instant() if instant else target.range())
+    return builder
 
 
-def _variables() -> dict[str, Any]:
-    return {
-        "list": [
-            {
-                "name": "datasource",
-                "label": "Environment (Prometheus)",
-                "type": "datasource",
-                "query": "prometheus",
-                "current": {"selected": True, "text": "Prometheus", "value": DATASOURCE_UID},
-                "hide": 0,
-                "refresh": 1,
-                "regex": "",
-                "includeAll": False,
-                "multi": False,
-                "options": [],
-            },
-            {
-                "name": "instance",
-                "label": "Instance",
-                "type": "query",
-                "datasource": DATASOURCE,
-                "definition": 'label_values(up{job="node"}, instance)',
-                "query": {"qryType": 1, "query": 'label_values(up{job="node"}, instance)', "refId": "instance"},
-                "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-                "includeAll": True,
-                "allValue": ".*",
-                "multi": True,
-                "refresh": 2,
-                "sort": 1,
-                "hide": 0,
-                "regex": "",
-                "options": [],
-            },
-        ]
-    }
+def _last_value() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
 
 
-def dashboard(uid: str, title: str, description: str, rows: list[Row]) -> dict[str, Any]:
-    panels: list[dict[str, Any]] = []
-    next_id, y = 1, 0
+def timeseries_panel(title: str, targets: list[prometheus.Dataquery], **kwargs: Any) -> timeseries.Panel:
+    legend = (
+        common_builders.VizLegendOptions()
+        .display_mode(common_models.LegendDisplayMode.LIST)
+        .placement(common_models.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+    panel = _panel(timeseries.Panel(), title, targets, instant=False, **kwargs).legend(legend)
+    if kwargs.get("thresholds"):
+        # The objective as a line across the graph.
+        style = common_builders.GraphThresholdsStyleConfig().mode(common_models.GraphThresholdsStyleMode.LINE)
+        panel.thresholds_style(style)
+    return panel
+
+
+def state_timeline_panel(title: str, targets: list[prometheus.Dataquery], **kwargs: Any) -> statetimeline.Panel:
+    return _panel(statetimeline.Panel(), title, targets, instant=False, **kwargs)
+
+
+def stat_panel(title: str, targets: list[prometheus.Dataquery], **kwargs: Any) -> stat.Panel:
+    return _panel(stat.Panel(), title, targets, instant=True, **kwargs).reduce_options(_last_value())
+
+
+def gauge_panel(title: str, targets: list[prometheus.Dataquery], **kwargs: Any) -> gauge.Panel:
+    return _panel(gauge.Panel(), title, targets, instant=True, **kwargs).reduce_options(_last_value())
+
+
+def table_panel(title: str, targets: list[prometheus.Dataquery], **kwargs: Any) -> table.Panel:
+    for target in targets:
+        target.format(prometheus_models.PromQueryFormat.TABLE)
+    return _panel(table.Panel(), title, targets, instant=True, **kwargs)
+
+
+class _PrometheusAnnotationQuery(dm.AnnotationQuery):
+    """The SDK's annotation model, plus the fields Grafana's Prometheus datasource reads.
+
+    grafana-foundation-sdk's AnnotationQuery (dashboard schema v1) knows name, datasource,
+    expr, iconColor...; the Prometheus datasource also reads `step`, `titleFormat` and
+    `textFormat` from the annotation itself, which the SDK has no field for.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = ""
+        self.title_format = ""
+        self.text_format = ""
+
+    def to_json(self) -> dict[str, object]:
+        return super().to_json() | {"step": self.step, "titleFormat": self.title_format, "textFormat": self.text_format}
+
+
+class PrometheusAnnotation(db.AnnotationQuery):
+    """db.AnnotationQuery with the Prometheus datasource's step, title and text."""
+
+    _internal: _PrometheusAnnotationQuery
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._internal = _PrometheusAnnotationQuery()
+
+    def step(self, step: str) -> Self:
+        self._internal.step = step
+        return self
+
+    def title_format(self, title_format: str) -> Self:
+        self._internal.title_format = title_format
+        return self
+
+    def text_format(self, text_format: str) -> Self:
+        self._internal.text_format = text_format
+        return self
+
+
+def _annotations() -> list[db.AnnotationQuery]:
+    built_in = (
+        db.AnnotationQuery()
+        .name("Annotations & Alerts")
+        .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .built_in(1)
+        .type("dashboard")
+        .enable(True)
+        .hide(True)
+        .icon_color("rgba(0, 211, 255, 1)")
+    )
+    maintenance = (
+        PrometheusAnnotation()
+        .name("Maintenance")
+        .datasource(DATASOURCE)
+        .expr(MAINTENANCE_EXPR)
+        .enable(True)
+        .icon_color("orange")
+        .step("30s")
+        .title_format("Maintenance")
+        .text_format("{{reason}}")
+    )
+    return [built_in, maintenance]
+
+
+def _variables() -> list[Builder[dm.VariableModel]]:
+    instances = 'label_values(up{job="node"}, instance)'
+    return [
+        db.DatasourceVariable("datasource")
+        .label("Environment (Prometheus)")
+        .type("prometheus")
+        .current(dm.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID))
+        .hide(dm.VariableHide.DONT_HIDE)
+        .regex("")
+        .include_all(False)
+        .multi(False),
+        db.QueryVariable("instance")
+        .label("Instance")
+        .datasource(DATASOURCE)
+        .query({"qryType": 1, "query": instances, "refId": "instance"})
+        .current(dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .include_all(True)
+        .all_value(".*")
+        .multi(True)
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .hide(dm.VariableHide.DONT_HIDE)
+        .regex("")
+        .options([]),
+    ]
+
+
+def dashboard(uid: str, title: str, description: str, rows: list[Row]) -> db.Dashboard:
+    board = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .timezone("browser")
+        .readonly()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .refresh("30s")
+        .version(1)
+        .time("now-6h", "now")
+        .fiscal_year_start_month(0)
+        .live_now(False)
+        .link(db.DashboardLink("Horilla dashboards").type(dm.DashboardLinkType.DASHBOARDS).tags(TAGS).as_dropdown(True))
+        .annotations(_annotations())
+        .variables(_variables())
+    )
+    next_id = 1
+    # Rows stay expanded: their panels follow them at the top level, which the SDK lays
+    # out left to right, starting a new line once the 24 columns are filled (so a line's
+    # widths must add up to 24: the unit tests check that every panel fits the grid).
     for row in rows:
-        panels.append(
-            {
-                "id": next_id,
-                "type": "row",
-                "title": row.title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
-        )
-        next_id, y, x, row_height = next_id + 1, y + 1, 0, 0
+        board.with_row(db.Row(row.title).id(next_id))
         for panel in row.panels:
-            if x + panel.width > 24:
-                x, y, row_height = 0, y + row_height, 0
-            panels.append(_panel_json(panel, next_id, x, y))
-            next_id, x, row_height = next_id + 1, x + panel.width, max(row_height, panel.height)
-        y += row_height
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": TAGS,
-        "timezone": "browser",
-        "editable": False,
-        "graphTooltip": 1,
-        "refresh": "30s",
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "time": {"from": "now-6h", "to": "now"},
-        "timepicker": {},
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "links": [{"type": "dashboards", "tags": TAGS, "asDropdown": True, "title": "Horilla dashboards"}],
-        "annotations": {
-            "list": [
-                {
-                    "builtIn": 1,
-                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-                    "enable": True,
-                    "hide": True,
-                    "iconColor": "rgba(0, 211, 255, 1)",
-                    "name": "Annotations & Alerts",
-                    "type": "dashboard",
-                }
-            ]
-        },
-        "templating": _variables(),
-        "panels": panels,
-    }
+            next_id += 1
+            board.with_panel(panel.id(next_id))
+        next_id += 1
+    return board
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -235,17 +299,16 @@ def latency_quantile(q: float, selector: str, by: str = "") -> str:
 
 
 PERCENT_0_100 = {"unit": "percent", "minimum": 0, "maximum": 100}
-UP_DOWN = [{"type": "value", "options": {"0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]
-RED_GREEN = [(None, "red"), (1, "green")]
+UP_DOWN = value_map({0: ("DOWN", "red"), 1: ("UP", "green")})
+RED_GREEN: Thresholds = [(None, "red"), (1, "green")]
 
 
-def host_panels() -> list[Panel]:
+def host_panels() -> list[PanelBuilder]:
     return [
-        Panel(
+        timeseries_panel(
             "CPU busy per host",
-            "timeseries",
             [
-                Target(
+                query(
                     "100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{"
                     + NODE
                     + ', mode="idle"}[$__rate_interval])))',
@@ -256,11 +319,10 @@ def host_panels() -> list[Panel]:
             description="Threshold MONITOR_MAX_CPU_USAGE: 80 % (HostHighCpuUsage).",
             **PERCENT_0_100,
         ),
-        Panel(
+        timeseries_panel(
             "Memory used per host",
-            "timeseries",
             [
-                Target(
+                query(
                     f"100 * (1 - node_memory_MemAvailable_bytes{{{NODE}}} / node_memory_MemTotal_bytes{{{NODE}}})",
                     "{{instance}}",
                 )
@@ -269,11 +331,10 @@ def host_panels() -> list[Panel]:
             description="Threshold MONITOR_MAX_MEMORY_USAGE: 85 % (HostHighMemoryUsage).",
             **PERCENT_0_100,
         ),
-        Panel(
+        timeseries_panel(
             "Disk space free per host and mount",
-            "timeseries",
             [
-                Target(
+                query(
                     f"100 * node_filesystem_avail_bytes{{{NODE}, {FS}}} / node_filesystem_size_bytes{{{NODE}, {FS}}}",
                     "{{instance}} {{mountpoint}}",
                 )
@@ -282,15 +343,14 @@ def host_panels() -> list[Panel]:
             description="Warning under 10 % free (HostDiskSpaceLow), page under 5 %.",
             **PERCENT_0_100,
         ),
-        Panel(
+        timeseries_panel(
             "Network traffic per host",
-            "timeseries",
             [
-                Target(
+                query(
                     rate("node_network_receive_bytes_total", NODE + ', device!="lo"', "instance"),
                     "{{instance}} received",
                 ),
-                Target(
+                query(
                     rate("node_network_transmit_bytes_total", NODE + ', device!="lo"', "instance"),
                     "{{instance}} sent",
                 ),
@@ -300,7 +360,7 @@ def host_panels() -> list[Panel]:
     ]
 
 
-def system_overview() -> dict[str, Any]:
+def system_overview() -> db.Dashboard:
     return dashboard(
         "horilla-system-overview",
         "Horilla: System Overview",
@@ -309,42 +369,37 @@ def system_overview() -> dict[str, Any]:
             Row(
                 "Service",
                 [
-                    Panel(
+                    stat_panel(
                         "Horilla reachable",
-                        "stat",
-                        [Target("horilla:service_up:probe", "reachable", instant=True)],
+                        [query("horilla:service_up:probe", "reachable")],
                         description="/health/ready/ through the VIP (or any app node): the availability SLI.",
                         width=6,
                         height=5,
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    stat_panel(
                         "p95 latency",
-                        "stat",
-                        [Target("horilla:http_request_duration_seconds:p95_rate5m", "p95", instant=True)],
+                        [query("horilla:http_request_duration_seconds:p95_rate5m", "p95")],
                         unit="s",
                         width=6,
                         height=5,
                         thresholds=[(None, "green"), (LATENCY_OBJECTIVE_S, "red")],
                     ),
-                    Panel(
+                    stat_panel(
                         "Error rate (5xx)",
-                        "stat",
-                        [Target(error_ratio('job="horilla"'), "5xx", instant=True)],
+                        [query(error_ratio('job="horilla"'), "5xx")],
                         unit="percentunit",
                         width=6,
                         height=5,
                         thresholds=[(None, "green"), (ERROR_RATE_OBJECTIVE, "red")],
                     ),
-                    Panel(
+                    stat_panel(
                         "Alerts firing",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 ALERTS_FIRING,
                                 "{{severity}}",
-                                instant=True,
                             )
                         ],
                         description="Critical and warning alerts firing now (0 when none).",
@@ -357,23 +412,20 @@ def system_overview() -> dict[str, Any]:
             Row(
                 "Tiers",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Members up per tier (scrape job)",
-                        "timeseries",
-                        [Target('sum by (job) (up{job!~"blackbox_.*"})', "{{job}}")],
+                        [query('sum by (job) (up{job!~"blackbox_.*"})', "{{job}}")],
                         description="Members whose exporter answers, per scrape job.",
                     ),
-                    Panel(
+                    stat_panel(
                         "Targets down",
-                        "stat",
-                        [Target("count(up) - sum(up)", "down", instant=True)],
+                        [query("count(up) - sum(up)", "down")],
                         width=6,
                         thresholds=[(None, "green"), (1, "red")],
                     ),
-                    Panel(
+                    stat_panel(
                         "Probes failing",
-                        "stat",
-                        [Target("count(probe_success) - sum(probe_success)", "failing", instant=True)],
+                        [query("count(probe_success) - sum(probe_success)", "failing")],
                         description="blackbox_exporter's HTTP and TCP probes that fail now.",
                         width=6,
                         thresholds=[(None, "green"), (1, "red")],
@@ -385,7 +437,7 @@ def system_overview() -> dict[str, Any]:
     )
 
 
-def application_performance() -> dict[str, Any]:
+def application_performance() -> db.Dashboard:
     app = f'job="horilla", {INST}'
     return dashboard(
         "horilla-application-performance",
@@ -395,61 +447,53 @@ def application_performance() -> dict[str, Any]:
             Row(
                 "Per app node",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Request rate per node",
-                        "timeseries",
-                        [Target(rate(DJANGO_RESPONSES, app, "instance"), "{{instance}}")],
+                        [query(rate(DJANGO_RESPONSES, app, "instance"), "{{instance}}")],
                         unit="reqps",
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Error rate (5xx) per node",
-                        "timeseries",
-                        [Target(error_ratio(app, "instance"), "{{instance}}")],
+                        [query(error_ratio(app, "instance"), "{{instance}}")],
                         unit="percentunit",
                         thresholds=[(None, "green"), (ERROR_RATE_OBJECTIVE, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Latency p50 / p95 / p99 per node",
-                        "timeseries",
                         [
-                            Target(latency_quantile(0.5, app, "instance"), "{{instance}} p50"),
-                            Target(latency_quantile(0.95, app, "instance"), "{{instance}} p95"),
-                            Target(latency_quantile(0.99, app, "instance"), "{{instance}} p99"),
+                            query(latency_quantile(0.5, app, "instance"), "{{instance}} p50"),
+                            query(latency_quantile(0.95, app, "instance"), "{{instance}} p95"),
+                            query(latency_quantile(0.99, app, "instance"), "{{instance}} p99"),
                         ],
                         unit="s",
                         thresholds=[(None, "green"), (LATENCY_OBJECTIVE_S, "red")],
                         width=24,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Responses by status code",
-                        "timeseries",
-                        [Target(rate(DJANGO_RESPONSES, app, "status"), "{{status}}")],
+                        [query(rate(DJANGO_RESPONSES, app, "status"), "{{status}}")],
                         unit="reqps",
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "Dependency checks per node",
-                        "state-timeline",
-                        [Target(f"horilla_health_check_up{{{app}}}", "{{instance}} {{check}}")],
+                        [query(f"horilla_health_check_up{{{app}}}", "{{instance}} {{check}}")],
                         description="The /health/ready/ checks (database, cache, ...) as each node sees them.",
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    stat_panel(
                         "Scheduler leader",
-                        "stat",
-                        [Target('sum(horilla_scheduler_leader{job="horilla"})', "leaders", instant=True)],
+                        [query('sum(horilla_scheduler_leader{job="horilla"})', "leaders")],
                         description="Exactly one process in the cluster runs Horilla's scheduled jobs.",
                         width=6,
                         thresholds=[(None, "red"), (1, "green"), (2, "red")],
                     ),
-                    Panel(
+                    stat_panel(
                         "App nodes answering /health/ready/",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 'sum(probe_success{job="blackbox_http", scope="node", path="/health/ready/"})',
                                 "ready",
-                                instant=True,
                             )
                         ],
                         width=6,
@@ -459,56 +503,45 @@ def application_performance() -> dict[str, Any]:
             Row(
                 "Business",
                 [
-                    Panel(
+                    stat_panel(
                         "Active employees",
-                        "stat",
-                        [Target('sum(horilla_business_active_employees{job="horilla"})', "employees", instant=True)],
+                        [query('sum(horilla_business_active_employees{job="horilla"})', "employees")],
                         description="Employees not archived. Only the scheduler leader exports the business "
                         "figures, so the sum counts each once.",
                         width=6,
                     ),
-                    Panel(
+                    stat_panel(
                         "Check-ins today",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 'sum(horilla_business_attendance_checkins_today{job="horilla"})',
                                 "check-ins",
-                                instant=True,
                             )
                         ],
                         description="Today's attendance records with a check-in time (the app's time zone).",
                         width=6,
                     ),
-                    Panel(
+                    stat_panel(
                         "Pending leave requests",
-                        "stat",
-                        [
-                            Target(
-                                'sum(horilla_business_leave_requests_pending{job="horilla"})', "pending", instant=True
-                            )
-                        ],
+                        [query('sum(horilla_business_leave_requests_pending{job="horilla"})', "pending")],
                         description="Leave requests waiting for a decision (status requested).",
                         width=6,
                     ),
-                    Panel(
+                    stat_panel(
                         "Payslips this month by status",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 'sum by (status) (horilla_business_payslips_this_month{job="horilla"})',
                                 "{{status}}",
-                                instant=True,
                             )
                         ],
                         description="This month's payroll run: payslips whose period ends this month, by status "
                         "(draft, review ongoing, confirmed, paid).",
                         width=6,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Business query cost",
-                        "timeseries",
-                        [Target('max by (metric) (horilla_business_query_seconds{job="horilla"})', "{{metric}}")],
+                        [query('max by (metric) (horilla_business_query_seconds{job="horilla"})', "{{metric}}")],
                         unit="s",
                         description="Duration of each business query's last run; they run at most once a minute, "
                         "on the scheduler leader only.",
@@ -519,22 +552,20 @@ def application_performance() -> dict[str, Any]:
             Row(
                 "Through HAProxy",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Request rate at the load balancers",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 rate("haproxy_frontend_http_requests_total", HAPROXY, "instance, proxy"),
                                 "{{instance}} {{proxy}}",
                             )
                         ],
                         unit="reqps",
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Error rate (5xx) at the load balancers",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 rate("haproxy_frontend_http_responses_total", HAPROXY + ', code="5xx"')
                                 + " / "
                                 + rate("haproxy_frontend_http_requests_total", HAPROXY),
@@ -544,11 +575,10 @@ def application_performance() -> dict[str, Any]:
                         unit="percentunit",
                         thresholds=[(None, "green"), (ERROR_RATE_OBJECTIVE, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Backend response time (average of the last 1024 requests)",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 'haproxy_backend_response_time_average_seconds{job="haproxy", proxy!~".*stats.*"}',
                                 "{{instance}} {{proxy}}",
                             )
@@ -556,11 +586,10 @@ def application_performance() -> dict[str, Any]:
                         unit="s",
                         thresholds=[(None, "green"), (LATENCY_OBJECTIVE_S, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Servers in service per backend",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 'haproxy_backend_active_servers{job="haproxy", proxy!~".*stats.*"}',
                                 "{{instance}} {{proxy}}",
                             )
@@ -572,7 +601,7 @@ def application_performance() -> dict[str, Any]:
     )
 
 
-def database_metrics() -> dict[str, Any]:
+def database_metrics() -> db.Dashboard:
     pg = 'job="postgres"'
     return dashboard(
         "horilla-database-metrics",
@@ -582,46 +611,33 @@ def database_metrics() -> dict[str, Any]:
             Row(
                 "Cluster",
                 [
-                    Panel(
+                    state_timeline_panel(
                         "Leader (Patroni primary)",
-                        "state-timeline",
-                        [Target('patroni_primary{job="patroni"}', "{{instance}}")],
+                        [query('patroni_primary{job="patroni"}', "{{instance}}")],
                         description="1 on the member holding the leader lock.",
-                        mappings=[
-                            {
-                                "type": "value",
-                                "options": {
-                                    "0": {"text": "replica", "color": "blue"},
-                                    "1": {"text": "LEADER", "color": "green"},
-                                },
-                            }
-                        ],
+                        mappings=value_map({0: ("replica", "blue"), 1: ("LEADER", "green")}),
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "PostgreSQL running (Patroni)",
-                        "state-timeline",
-                        [Target('patroni_postgres_running{job="patroni"}', "{{instance}}")],
+                        [query('patroni_postgres_running{job="patroni"}', "{{instance}}")],
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    stat_panel(
                         "Exporter reaches PostgreSQL",
-                        "stat",
-                        [Target(f"pg_up{{{pg}}}", "{{instance}}", instant=True)],
+                        [query(f"pg_up{{{pg}}}", "{{instance}}")],
                         width=8,
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    stat_panel(
                         "Timeline (changes at every failover)",
-                        "stat",
-                        [Target('max(patroni_postgres_timeline{job="patroni"})', "timeline", instant=True)],
+                        [query('max(patroni_postgres_timeline{job="patroni"})', "timeline")],
                         width=8,
                     ),
-                    Panel(
+                    stat_panel(
                         "Members up (Patroni REST API)",
-                        "stat",
-                        [Target('sum(up{job="patroni"})', "members", instant=True)],
+                        [query('sum(up{job="patroni"})', "members")],
                         width=8,
                     ),
                 ],
@@ -629,11 +645,10 @@ def database_metrics() -> dict[str, Any]:
             Row(
                 "Replication",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Replication lag (replicas)",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 f"max by (instance) (pg_replication_lag_seconds{{{pg}}} or pg_replication_lag{{{pg}}})",
                                 "{{instance}}",
                             )
@@ -642,14 +657,9 @@ def database_metrics() -> dict[str, Any]:
                         description="Seconds since the last replayed transaction; 0 on the leader. Alert at 30 s.",
                         thresholds=[(None, "green"), (30, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Replay lag in bytes (seen from the leader)",
-                        "timeseries",
-                        [
-                            Target(
-                                f"pg_stat_replication_pg_wal_lsn_diff{{{pg}}}", "{{instance}} to {{application_name}}"
-                            )
-                        ],
+                        [query(f"pg_stat_replication_pg_wal_lsn_diff{{{pg}}}", "{{instance}} to {{application_name}}")],
                         unit="bytes",
                     ),
                 ],
@@ -657,22 +667,20 @@ def database_metrics() -> dict[str, Any]:
             Row(
                 "Load",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Connections per node",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 f"sum by (instance) (pg_stat_database_numbackends{{{pg}}})", "{{instance}} connections"
                             ),
-                            Target(f"max by (instance) (pg_settings_max_connections{{{pg}}})", "{{instance}} max"),
+                            query(f"max by (instance) (pg_settings_max_connections{{{pg}}})", "{{instance}} max"),
                         ],
                         width=8,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Transactions per second",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 rate("pg_stat_database_xact_commit", pg, "instance")
                                 + " + "
                                 + rate("pg_stat_database_xact_rollback", pg, "instance"),
@@ -682,11 +690,10 @@ def database_metrics() -> dict[str, Any]:
                         unit="ops",
                         width=8,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Cache hit ratio (since statistics reset)",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 f"sum by (instance) (pg_stat_database_blks_hit{{{pg}}})"
                                 f" / (sum by (instance) (pg_stat_database_blks_hit{{{pg}}})"
                                 f" + sum by (instance) (pg_stat_database_blks_read{{{pg}}}))",
@@ -703,29 +710,25 @@ def database_metrics() -> dict[str, Any]:
             Row(
                 "etcd (Patroni's DCS)",
                 [
-                    Panel(
+                    stat_panel(
                         "Members with a leader",
-                        "stat",
-                        [Target('sum(etcd_server_has_leader{job="etcd"})', "with leader", instant=True)],
+                        [query('sum(etcd_server_has_leader{job="etcd"})', "with leader")],
                         width=8,
                         description="Every member should see a leader; without quorum no failover can happen.",
                     ),
-                    Panel(
+                    stat_panel(
                         "Leader changes (1 h)",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 'max(increase(etcd_server_leader_changes_seen_total{job="etcd"}[1h]))',
                                 "changes",
-                                instant=True,
                             )
                         ],
                         width=8,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Patroni's last contact with the DCS",
-                        "timeseries",
-                        [Target('time() - patroni_dcs_last_seen{job="patroni"}', "{{instance}}")],
+                        [query('time() - patroni_dcs_last_seen{job="patroni"}', "{{instance}}")],
                         unit="s",
                         width=8,
                     ),
@@ -735,7 +738,7 @@ def database_metrics() -> dict[str, Any]:
     )
 
 
-def infrastructure_health() -> dict[str, Any]:
+def infrastructure_health() -> db.Dashboard:
     return dashboard(
         "horilla-infrastructure-health",
         "Horilla: Infrastructure Health",
@@ -744,10 +747,9 @@ def infrastructure_health() -> dict[str, Any]:
             Row(
                 "Hosts",
                 [
-                    Panel(
+                    state_timeline_panel(
                         "Hosts up",
-                        "state-timeline",
-                        [Target(f"up{{{NODE}}}", "{{instance}}")],
+                        [query(f"up{{{NODE}}}", "{{instance}}")],
                         width=24,
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
@@ -758,45 +760,39 @@ def infrastructure_health() -> dict[str, Any]:
             Row(
                 "Redis",
                 [
-                    Panel(
+                    table_panel(
                         "Role per server",
-                        "table",
-                        [Target('max by (instance, role) (redis_instance_info{job="redis"})', instant=True)],
+                        [query('max by (instance, role) (redis_instance_info{job="redis"})')],
                         description="Exactly one master; Sentinel promotes a replica when it fails.",
                         width=8,
                     ),
-                    Panel(
+                    stat_panel(
                         "Replicas connected to the primary",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 'max(redis_connected_slaves{job="redis"}'
                                 ' and on (instance) redis_instance_info{job="redis", role="master"})',
                                 "replicas",
-                                instant=True,
                             )
                         ],
                         width=8,
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "Redis up",
-                        "state-timeline",
-                        [Target('redis_up{job="redis"}', "{{instance}}")],
+                        [query('redis_up{job="redis"}', "{{instance}}")],
                         width=8,
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Memory used",
-                        "timeseries",
-                        [Target('redis_memory_used_bytes{job="redis"}', "{{instance}}")],
+                        [query('redis_memory_used_bytes{job="redis"}', "{{instance}}")],
                         unit="bytes",
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Commands per second",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 'rate(redis_commands_processed_total{job="redis"}[$__rate_interval])',
                                 "{{instance}}",
                             )
@@ -808,49 +804,42 @@ def infrastructure_health() -> dict[str, Any]:
             Row(
                 "Elasticsearch",
                 [
-                    Panel(
+                    stat_panel(
                         "Cluster status",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 f"max by (cluster, color) (elasticsearch_cluster_health_status{{{ES}}}) == 1",
                                 "{{cluster}}",
-                                instant=True,
                             )
                         ],
                         description="The color whose series is 1.",
                         width=8,
                     ),
-                    Panel(
+                    stat_panel(
                         "Nodes in the cluster",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 f"max by (cluster) (elasticsearch_cluster_health_number_of_nodes{{{ES}}})",
                                 "{{cluster}}",
-                                instant=True,
                             )
                         ],
                         width=8,
                     ),
-                    Panel(
+                    stat_panel(
                         "Unassigned shards",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 f"max by (cluster) (elasticsearch_cluster_health_unassigned_shards{{{ES}}})",
                                 "{{cluster}}",
-                                instant=True,
                             )
                         ],
                         width=8,
                         thresholds=[(None, "green"), (1, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "JVM heap used per node",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 '100 * elasticsearch_jvm_memory_used_bytes{job="elasticsearch", area="heap"}'
                                 ' / elasticsearch_jvm_memory_max_bytes{job="elasticsearch", area="heap"}',
                                 "{{instance}}",
@@ -865,24 +854,21 @@ def infrastructure_health() -> dict[str, Any]:
             Row(
                 "Probes",
                 [
-                    Panel(
+                    state_timeline_panel(
                         "HTTP probes",
-                        "state-timeline",
-                        [Target('probe_success{job="blackbox_http"}', "{{instance}} {{path}}")],
+                        [query('probe_success{job="blackbox_http"}', "{{instance}} {{path}}")],
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "TCP probes",
-                        "state-timeline",
-                        [Target('probe_success{job="blackbox_tcp"}', "{{instance}} {{service}}")],
+                        [query('probe_success{job="blackbox_tcp"}', "{{instance}} {{service}}")],
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "External services",
-                        "state-timeline",
-                        [Target('probe_success{scope="external"}', "{{service}}")],
+                        [query('probe_success{scope="external"}', "{{service}}")],
                         description="monitoring_external_services (HorillaExternalServiceDown).",
                         width=24,
                         thresholds=RED_GREEN,
@@ -893,11 +879,10 @@ def infrastructure_health() -> dict[str, Any]:
             Row(
                 "Backups",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Age of the last successful backup",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 'time() - max by (kind) (horilla_backup_last_success_timestamp_seconds{job="node"})',
                                 "{{kind}}",
                             )
@@ -907,26 +892,16 @@ def infrastructure_health() -> dict[str, Any]:
                         thresholds=[(None, "green"), (26 * 3600, "red")],
                         width=8,
                     ),
-                    Panel(
+                    stat_panel(
                         "Last result",
-                        "stat",
-                        [Target('horilla_backup_last_result{job="node"}', "{{kind}}", instant=True)],
+                        [query('horilla_backup_last_result{job="node"}', "{{kind}}")],
                         width=8,
                         thresholds=RED_GREEN,
-                        mappings=[
-                            {
-                                "type": "value",
-                                "options": {
-                                    "0": {"text": "FAILED", "color": "red"},
-                                    "1": {"text": "ok", "color": "green"},
-                                },
-                            }
-                        ],
+                        mappings=value_map({0: ("FAILED", "red"), 1: ("ok", "green")}),
                     ),
-                    Panel(
+                    stat_panel(
                         "Size of the last backup",
-                        "stat",
-                        [Target('horilla_backup_last_size_bytes{job="node"}', "{{kind}}", instant=True)],
+                        [query('horilla_backup_last_size_bytes{job="node"}', "{{kind}}")],
                         unit="bytes",
                         width=8,
                     ),
@@ -936,7 +911,7 @@ def infrastructure_health() -> dict[str, Any]:
     )
 
 
-def sla_tracking() -> dict[str, Any]:
+def sla_tracking() -> db.Dashboard:
     budget = 1 - AVAILABILITY_OBJECTIVE
     latency_budget = 0.05
     available = f"avg_over_time(horilla:service_up:probe[{SLA_WINDOW}])"
@@ -948,19 +923,17 @@ def sla_tracking() -> dict[str, Any]:
             Row(
                 f"Objectives over {SLA_WINDOW}",
                 [
-                    Panel(
+                    stat_panel(
                         f"Availability ({SLA_WINDOW})",
-                        "stat",
-                        [Target(available, "availability", instant=True)],
+                        [query(available, "availability")],
                         unit="percentunit",
                         description="Share of the window in which /health/ready/ answered (objective 99.99 %).",
                         width=6,
                         thresholds=[(None, "red"), (AVAILABILITY_OBJECTIVE, "green")],
                     ),
-                    Panel(
+                    gauge_panel(
                         "Error budget remaining",
-                        "gauge",
-                        [Target(f"1 - (1 - {available}) / {budget:g}", "remaining", instant=True)],
+                        [query(f"1 - (1 - {available}) / {budget:g}", "remaining")],
                         unit="percentunit",
                         description="1 = no downtime yet; 0 = the 4.32 minutes of 30 days are used up.",
                         width=6,
@@ -968,23 +941,20 @@ def sla_tracking() -> dict[str, Any]:
                         maximum=1,
                         thresholds=[(None, "red"), (0.25, "orange"), (0.5, "green")],
                     ),
-                    Panel(
+                    stat_panel(
                         f"Downtime ({SLA_WINDOW})",
-                        "stat",
-                        [Target(f"(1 - {available}) * 30 * 24 * 60", "minutes", instant=True)],
+                        [query(f"(1 - {available}) * 30 * 24 * 60", "minutes")],
                         unit="m",
                         description="Allowed: 4.32 minutes per 30 days.",
                         width=6,
                         thresholds=[(None, "green"), (4.32, "red")],
                     ),
-                    Panel(
+                    stat_panel(
                         f"Outages ({SLA_WINDOW})",
-                        "stat",
                         [
-                            Target(
+                            query(
                                 f"ceil(changes(horilla:service_up:probe[{SLA_WINDOW}]) / 2)",
                                 "outages",
-                                instant=True,
                             )
                         ],
                         description="Times the service went down (each outage is two changes: down, then up).",
@@ -995,21 +965,19 @@ def sla_tracking() -> dict[str, Any]:
             Row(
                 "Burn rates (1 = spending the budget exactly over 30 days)",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Availability budget burn rate",
-                        "timeseries",
                         [
-                            Target(f"horilla:availability_errors:ratio_{window} / {budget:g}", window)
+                            query(f"horilla:availability_errors:ratio_{window} / {budget:g}", window)
                             for window in ("5m", "1h", "6h", "1d", "3d")
                         ],
                         description="Page at 14.4 (1h and 5m) or 6 (6h and 30m); ticket at 3 (1d) or 1 (3d).",
                         thresholds=[(None, "green"), (1, "orange"), (14.4, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Latency budget burn rate (requests over 2 s)",
-                        "timeseries",
                         [
-                            Target(f"horilla:latency_slow:ratio_rate{window} / {latency_budget:g}", window)
+                            query(f"horilla:latency_slow:ratio_rate{window} / {latency_budget:g}", window)
                             for window in ("5m", "1h", "6h", "1d", "3d")
                         ],
                         description="Budget: 5 % of requests may take over 2 s (p95 < 2 s).",
@@ -1020,17 +988,15 @@ def sla_tracking() -> dict[str, Any]:
             Row(
                 "Latency and errors",
                 [
-                    Panel(
+                    timeseries_panel(
                         "p95 latency against 2 s",
-                        "timeseries",
-                        [Target("horilla:http_request_duration_seconds:p95_rate5m", "p95")],
+                        [query("horilla:http_request_duration_seconds:p95_rate5m", "p95")],
                         unit="s",
                         thresholds=[(None, "green"), (LATENCY_OBJECTIVE_S, "red")],
                     ),
-                    Panel(
+                    timeseries_panel(
                         "Error rate against 0.1 %",
-                        "timeseries",
-                        [Target(error_ratio('job="horilla"'), "5xx share")],
+                        [query(error_ratio('job="horilla"'), "5xx share")],
                         unit="percentunit",
                         thresholds=[(None, "green"), (ERROR_RATE_OBJECTIVE, "red")],
                     ),
@@ -1039,21 +1005,19 @@ def sla_tracking() -> dict[str, Any]:
             Row(
                 "Incidents",
                 [
-                    Panel(
+                    timeseries_panel(
                         "Alerts firing by severity",
-                        "timeseries",
                         [
-                            Target(
+                            query(
                                 ALERTS_FIRING,
                                 "{{severity}}",
                             )
                         ],
                         description="0 when nothing fires; critical alerts page somebody.",
                     ),
-                    Panel(
+                    state_timeline_panel(
                         "Service reachable",
-                        "state-timeline",
-                        [Target("horilla:service_up:probe", "Horilla")],
+                        [query("horilla:service_up:probe", "Horilla")],
                         thresholds=RED_GREEN,
                         mappings=UP_DOWN,
                     ),
@@ -1073,7 +1037,10 @@ DASHBOARDS = {
 
 
 def render() -> dict[str, str]:
-    return {name: json.dumps(build(), indent=2, sort_keys=True) + "\n" for name, build in DASHBOARDS.items()}
+    return {
+        name: json.dumps(build().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+        for name, build in DASHBOARDS.items()
+    }
 
 
 def write(directory: Path = DASHBOARDS_DIR) -> list[str]:

@@ -181,7 +181,11 @@ def _panels(panels: list[dict]) -> list[dict]:
 
 
 def queries(directory: Path = DASHBOARDS_DIR) -> list[Query]:
-    """Every Prometheus query of every panel, plus the template variables' queries."""
+    """Every Prometheus query of every panel, plus the template variables' queries.
+
+    Annotations are left out: the "Maintenance" one has series only during planned
+    maintenance, so it cannot be asked to return data.
+    """
     out: list[Query] = []
     for name, board in load(directory).items():
         for panel in _panels(board.get("panels", [])):
@@ -189,8 +193,10 @@ def queries(directory: Path = DASHBOARDS_DIR) -> list[Query]:
                 out.append(Query(name, panel.get("title", ""), panel["id"], target["refId"], target["expr"]))
         for variable in board.get("templating", {}).get("list", []):
             if variable.get("type") == "query":
-                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", variable["definition"])
-                expr = match.group(1) if match else variable["definition"]
+                # The query Grafana runs: a string, or the Prometheus editor's object holding it.
+                text = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", text)
+                expr = match.group(1) if match else text
                 out.append(Query(name, f"variable {variable['name']}", 0, variable["name"], expr))
     return out
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from horilla_ops.monitoring import maintenance
 from horilla_ops.monitoring.promapi import Prometheus, PrometheusError
 from lab import dashboards, panel_queries, rules
 
@@ -201,6 +202,34 @@ def test_every_expression_parses_with_promtool(promtool, tmp_path):
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rules found" in result.stdout
+
+
+def test_every_dashboard_marks_planned_maintenance(promtool, tmp_path):
+    """Besides Grafana's built-in annotation, every dashboard marks `horilla-maintenance start`."""
+    expressions = set()
+    for name, board in BOARDS.items():
+        annotations = {a["name"]: a for a in board["annotations"]["list"]}
+        assert annotations["Annotations & Alerts"]["builtIn"] == 1, name
+        mark = annotations["Maintenance"]
+        assert mark["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, name
+        assert mark["enable"] and mark["iconColor"], name
+        assert (mark["step"], mark["titleFormat"], mark["textFormat"]) == ("30s", "Maintenance", "{{reason}}"), name
+        assert mark["expr"] == "max by (reason) (horilla_maintenance_active) == 1", name
+        expressions.add(mark["expr"])
+    # The series horilla-maintenance writes through node_exporter's textfile collector.
+    assert 'horilla_maintenance_active{reason="deploy"} 1' in maintenance.metric_text(True, "deploy")
+    assert {name for expr in expressions for name, _ in panel_queries.selectors(expr)} == {"horilla_maintenance_active"}
+    rules = [{"record": f"dashboard:annotation_{i}", "expr": expr} for i, expr in enumerate(sorted(expressions))]
+    path = tmp_path / "annotations.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "annotations", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_maintenance_annotation_is_not_a_panel_query():
+    """No maintenance runs while a scenario checks the panels: the annotation must not be asked for data."""
+    assert QUERIES
+    assert not [q.id for q in QUERIES if "horilla_maintenance_active" in q.expr]
 
 
 def test_promtool_rejects_a_broken_expression(promtool, tmp_path):
