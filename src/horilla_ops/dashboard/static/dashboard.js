@@ -20,12 +20,12 @@ const maintenanceBands = {
     const { ctx, chartArea, scales } = chart;
     let drawn = 0;
     ctx.save();
-    ctx.fillStyle = "rgba(255, 179, 0, 0.25)";
+    ctx.fillStyle = "rgba(255, 152, 0, 0.4)";
     for (const [from, to] of options.windows || []) {
       const left = Math.max(chartArea.left, scales.x.getPixelForValue(from));
       const right = Math.min(chartArea.right, scales.x.getPixelForValue(to));
       if (right < left) continue;
-      ctx.fillRect(left, chartArea.top, Math.max(3, right - left), chartArea.bottom - chartArea.top);
+      ctx.fillRect(left, chartArea.top, Math.max(4, right - left), chartArea.bottom - chartArea.top);
       drawn += 1;
     }
     ctx.restore();
