@@ -288,6 +288,20 @@ def drills_table() -> str:
             f"{_s(files_only['playbook_seconds'])}; files identical: {files_only['files_identical']}; "
             f"database untouched: {files_only['database_untouched']} |"
         )
+    for name in (
+        "etcd_member_replaced",
+        "postgres_replica_replaced",
+        "redis_replica_replaced",
+        "postgres_replica_host_rebuilt",
+        "redis_replica_host_rebuilt",
+    ):
+        member = _event("day2", name)
+        if member:
+            rows.append(
+                f"| {member['what']}, under the users' load | converge {_s(member['converge_seconds'])}; "
+                f"{member['failed_requests']} of {member['requests']} requests failed; second run changed: "
+                f"{len(member['second_run_changed'])} hosts |"
+            )
     update = _event("day2", "os_update")
     if update:
         rows.append(
@@ -302,6 +316,13 @@ def drills_table() -> str:
             f"{_s(screen['seconds_kill_to_red'])} after the kill ({_s(screen['seconds_prometheus_to_red'])} after "
             f"Prometheus knew), green {_s(screen['seconds_start_to_green'])} after its start; screenshots in "
             "`reports/screens/` |"
+        )
+    shaded = _event("ops-dashboard", "maintenance_announced")
+    if shaded:
+        rows.append(
+            f"| a maintenance announced (`horilla-maintenance start`), seen on the dashboard | shaded on "
+            f"{shaded['graphs_shaded']} graphs {_s(shaded['seconds_announce_to_shaded'])} after the announcement "
+            f"(Prometheus held it after {_s(shaded['seconds_announce_to_prometheus'])}) |"
         )
     after = _event("converge-after-drill", "site_converge")
     if after:

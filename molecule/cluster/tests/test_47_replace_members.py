@@ -1,6 +1,9 @@
 """A member that lost its disk rejoins by a converge of its host, while logged-in users
 work through the VIP (issue 25 item 2): an etcd member, the Postgres replica, a Redis
-replica, one at a time.
+replica, one at a time. In make test-all, whole hosts as well: the Postgres replica's
+host (also an etcd member) and a Redis replica's (also a Sentinel) are destroyed, made
+again from the bare image under the same name and address, and rebuilt by
+`site.yml --limit <host>,<backup host>`.
 
 To its tier, a rebuilt host is the same name and address with nothing on it: the test
 stops the service and removes its data and its configuration (the container itself
@@ -148,3 +151,85 @@ def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
     # The database's leader never moved: only a replica or the DCS lost a member.
     assert postgres.leader() == pg_leader
     member.clean()
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    name: str
+    victim: Callable[[], str]
+    tags: tuple[str, ...]  # the MEMBERS the host carries, by their role's tag
+
+
+REBUILDS = [
+    Rebuild(
+        "postgres_replica_host_rebuilt",
+        lambda: next(h for h in postgres.hosts() if h != postgres.leader()),
+        ("etcd", "postgresql"),
+    ),
+    Rebuild(
+        "redis_replica_host_rebuilt", lambda: next(h for h in cache.redis_hosts() if h != cache.primary()), ("redis",)
+    ),
+]
+
+
+@pytest.mark.parametrize("rebuild", REBUILDS, ids=[r.name for r in REBUILDS])
+def test_a_destroyed_host_is_rebuilt_by_a_converge(rebuild: Rebuild):
+    """The container goes, disk and all (`docker rm -f`); lab/create.yml makes a new one
+    from the bare image (what a new machine is to the site); `site.yml --limit
+    <host>,<backup host>` gives it every role of its groups, and each member rejoins its
+    tier as in the test above."""
+    health.wait_until_healthy()
+    victim = rebuild.victim()
+    members = [m for m in MEMBERS if m.tag in rebuild.tags]
+    etcd_before = postgres.etcd_members(postgres.hosts()[0])
+    for member in members:
+        member.write(MARKER)
+    pg_leader = postgres.leader()
+
+    users = app.journeys().start()
+    started = time.monotonic()
+    try:
+        time.sleep(5)
+        testing.docker("rm", "-f", testing.lab().host(victim).container)
+        created = run_playbook("lab/create.yml")
+        assert created.ok, created.tail(40)
+        assert testing.host(victim).run("test -e /etc/patroni || test -e /etc/redis").rc == 1, "a bare host"
+        # The backup host too: it authorizes the new host's key for its repository, and the
+        # new host learns the backup host's SSH host key.
+        limit = ",".join([victim, *testing.names("backup")])
+        run = run_playbook("site.yml", limit=limit)
+        assert run.ok, run.tail(80)
+        for member in members:
+            testing.wait_for(member.rejoined, 300, f"{victim} back in its tier ({member.tag})")
+        time.sleep(5)
+    finally:
+        users.stop()
+    seconds = time.monotonic() - started
+    summary = users.summary()
+
+    again = run_playbook("site.yml", limit=limit)
+    report.add_event(
+        "day2",
+        {
+            "name": rebuild.name,
+            "what": f"{victim} destroyed (its container removed) and made again from the bare image,"
+            f" rebuilt by `site.yml --limit {limit}`",
+            "seconds": round(seconds, 1),
+            "converge_seconds": run.seconds,
+            "requests": summary.requests,
+            "failed_requests": summary.failed,
+            "errors": summary.errors,
+            "second_run_changed": again.changed_hosts(),
+        },
+    )
+    for member in members:
+        assert member.read(victim) == MARKER, f"the rebuilt {member.tag} member serves what was written before"
+    assert again.ok and again.changed_hosts() == {}, again.tail(80)
+    if "etcd" in rebuild.tags:
+        after = postgres.etcd_members(postgres.hosts()[0])
+        assert sorted(after) == sorted(testing.names("etcd")), after
+        assert after[victim]["ID"] != etcd_before[victim]["ID"], "the member joined as a new one"
+    # The database's leader never moved: only a replica's host was lost.
+    assert postgres.leader() == pg_leader
+    for member in members:
+        member.clean()
