@@ -103,35 +103,46 @@ MEMBERS = [
 ]
 
 
-@pytest.mark.parametrize("member", MEMBERS, ids=[m.tag for m in MEMBERS])
-def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
-    health.wait_until_healthy()
-    victim = member.victim()
+def replace_under_load(
+    name: str,
+    what: str,
+    victim: str,
+    members: list[Member],
+    lose: Callable[[], str],
+    ceiling: float,
+    tags: tuple[str, ...] = (),
+) -> None:
+    """The drill both tests run: markers written through each tier's leader, the users'
+    load started, `lose()` takes the victim's members away and returns the `--limit` of
+    the converge (of `tags`; all roles when empty) that brings them back; each member
+    rejoins, serves its marker, and a second converge changes nothing. One event of
+    reports/drills/day2.json."""
     etcd_before = postgres.etcd_members(postgres.hosts()[0])
-    member.write(MARKER)
+    for member in members:
+        member.write(MARKER)
     pg_leader = postgres.leader()
 
     users = app.journeys().start()
     started = time.monotonic()
     try:
         time.sleep(5)
-        testing.host(victim).run_expect([0], member.lose_disk)
-        run = run_playbook("site.yml", limit=victim, tags=[member.tag])
+        limit = lose()
+        run = run_playbook("site.yml", limit=limit, tags=tags)
         assert run.ok, run.tail(80)
-        testing.wait_for(member.rejoined, 180, f"{victim} back in its tier")
+        for member in members:
+            testing.wait_for(member.rejoined, ceiling, f"{victim} back in its tier ({member.tag})")
         time.sleep(5)
     finally:
         users.stop()
     seconds = time.monotonic() - started
     summary = users.summary()
 
-    again = run_playbook("site.yml", limit=victim, tags=[member.tag])
+    again = run_playbook("site.yml", limit=limit, tags=tags)
     report.add_event(
         "day2",
         {
-            "name": member.name,
-            "what": f"{victim} lost its {member.tag} data and configuration, rejoined by"
-            f" `site.yml --limit {victim} --tags {member.tag}`",
+            "name": name,
+            "what": f"{what} `site.yml --limit {limit}" + (f" --tags {','.join(tags)}`" if tags else "`"),
             "seconds": round(seconds, 1),
             "converge_seconds": run.seconds,
             "requests": summary.requests,
@@ -140,17 +151,33 @@ def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
             "second_run_changed": again.changed_hosts(),
         },
     )
-    assert member.read(victim) == MARKER, "the rejoined member serves what was written before"
+    for member in members:
+        assert member.read(victim) == MARKER, f"the rejoined {member.tag} member serves what was written before"
     assert again.ok and again.changed_hosts() == {}, again.tail(80)
-    if member.tag == "etcd":
+    if any(m.tag == "etcd" for m in members):
         after = postgres.etcd_members(postgres.hosts()[0])
         assert sorted(after) == sorted(testing.names("etcd")), after
         assert after[victim]["ID"] != etcd_before[victim]["ID"], "the member joined as a new one"
-        conf = testing.host(victim).file("/etc/default/etcd").content_string
-        assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in conf
     # The database's leader never moved: only a replica or the DCS lost a member.
     assert postgres.leader() == pg_leader
-    member.clean()
+    for member in members:
+        member.clean()
+
+
+@pytest.mark.parametrize("member", MEMBERS, ids=[m.tag for m in MEMBERS])
+def test_a_member_that_lost_its_disk_rejoins_by_a_converge(member: Member):
+    health.wait_until_healthy()
+    victim = member.victim()
+
+    def lose() -> str:
+        testing.host(victim).run_expect([0], member.lose_disk)
+        return victim
+
+    what = f"{victim} lost its {member.tag} data and configuration, rejoined by"
+    replace_under_load(member.name, what, victim, [member], lose, ceiling=180, tags=(member.tag,))
+    if member.tag == "etcd":
+        conf = testing.host(victim).file("/etc/default/etcd").content_string
+        assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in conf
 
 
 @dataclass(frozen=True)
@@ -180,56 +207,15 @@ def test_a_destroyed_host_is_rebuilt_by_a_converge(rebuild: Rebuild):
     tier as in the test above."""
     health.wait_until_healthy()
     victim = rebuild.victim()
-    members = [m for m in MEMBERS if m.tag in rebuild.tags]
-    etcd_before = postgres.etcd_members(postgres.hosts()[0])
-    for member in members:
-        member.write(MARKER)
-    pg_leader = postgres.leader()
 
-    users = app.journeys().start()
-    started = time.monotonic()
-    try:
-        time.sleep(5)
+    def lose() -> str:
         testing.docker("rm", "-f", testing.lab().host(victim).container)
         created = run_playbook("lab/create.yml")
         assert created.ok, created.tail(40)
         assert testing.host(victim).run("test -e /etc/patroni || test -e /etc/redis").rc == 1, "a bare host"
         # The backup host too: it authorizes the new host's key for its repository, and the
         # new host learns the backup host's SSH host key.
-        limit = ",".join([victim, *testing.names("backup")])
-        run = run_playbook("site.yml", limit=limit)
-        assert run.ok, run.tail(80)
-        for member in members:
-            testing.wait_for(member.rejoined, 300, f"{victim} back in its tier ({member.tag})")
-        time.sleep(5)
-    finally:
-        users.stop()
-    seconds = time.monotonic() - started
-    summary = users.summary()
+        return ",".join([victim, *testing.names("backup")])
 
-    again = run_playbook("site.yml", limit=limit)
-    report.add_event(
-        "day2",
-        {
-            "name": rebuild.name,
-            "what": f"{victim} destroyed (its container removed) and made again from the bare image,"
-            f" rebuilt by `site.yml --limit {limit}`",
-            "seconds": round(seconds, 1),
-            "converge_seconds": run.seconds,
-            "requests": summary.requests,
-            "failed_requests": summary.failed,
-            "errors": summary.errors,
-            "second_run_changed": again.changed_hosts(),
-        },
-    )
-    for member in members:
-        assert member.read(victim) == MARKER, f"the rebuilt {member.tag} member serves what was written before"
-    assert again.ok and again.changed_hosts() == {}, again.tail(80)
-    if "etcd" in rebuild.tags:
-        after = postgres.etcd_members(postgres.hosts()[0])
-        assert sorted(after) == sorted(testing.names("etcd")), after
-        assert after[victim]["ID"] != etcd_before[victim]["ID"], "the member joined as a new one"
-    # The database's leader never moved: only a replica's host was lost.
-    assert postgres.leader() == pg_leader
-    for member in members:
-        member.clean()
+    what = f"{victim} destroyed (its container removed) and made again from the bare image, rebuilt by"
+    replace_under_load(rebuild.name, what, victim, [m for m in MEMBERS if m.tag in rebuild.tags], lose, ceiling=300)
