@@ -35,8 +35,9 @@ SECRETS = dict.fromkeys(
     "keepalived_auth_password": "k" * 8,
     "horilla_vip": "192.0.2.100",
     "horilla_internal_vip": "192.0.2.99",
-    # Where the role may create the load balancers' CA (preflight creates nothing).
+    # Where the roles may create the load balancers' and Postgres' CAs (preflight creates nothing).
     "haproxy_tls_ca_dir": "/nonexistent/haproxy-ca",
+    "postgresql_tls_ca_dir": "/nonexistent/internal-ca",
 }
 
 
@@ -96,6 +97,20 @@ def test_short_secret_is_named(tmp_path):
     result = run_preflight(tmp_path, secrets=SECRETS | {"postgresql_superuser_password": "short"})
     assert not result.ok
     assert "postgresql_superuser_password is missing or shorter than 16 characters" in result.stdout
+
+
+def test_postgres_without_a_ca_is_refused(tmp_path):
+    secrets = {k: v for k, v in SECRETS.items() if k != "postgresql_tls_ca_dir"}
+    result = run_preflight(tmp_path, secrets=secrets)
+    assert not result.ok
+    assert "Postgres' TLS needs a CA: set postgresql_tls_ca_dir" in result.stdout
+    assert "for db1" in result.stdout
+
+
+def test_a_ca_the_role_may_not_create_must_be_there(tmp_path):
+    result = run_preflight(tmp_path, extra_vars={"postgresql_tls_ca_create": False})
+    assert not result.ok
+    assert "postgresql_tls_ca_dir=/nonexistent/internal-ca" in result.stdout
 
 
 def test_single_postgres_host_is_refused(tmp_path):

@@ -119,13 +119,21 @@ def psql(name: str, sql: str) -> str:
     return testing.host(name).check_output(f"psql -U postgres -h /var/run/postgresql -Atc {json.dumps(sql)}")
 
 
+def ca_file() -> str:
+    """The lab CA that signs every Postgres node's certificate (postgresql_tls_ca_dir)."""
+    return str(testing.secrets_dir() / "internal-ca" / "ca.crt")
+
+
 def connect(port: int = PRIMARY_PORT, host: str | None = None, **kwargs):
-    """The app's database as the app's user through HAProxy (a first load balancer's :5000)."""
+    """The app's database as the app's user through HAProxy (a first load balancer's :5000),
+    over TLS with the server's certificate checked as the app checks it (verify-full)."""
     settings = {
         "dbname": DATABASE,
         "user": APP_USER,
         "password": testing.secret("postgresql_app_password"),
         "connect_timeout": 3,
+        "sslmode": "verify-full",
+        "sslrootcert": ca_file(),
     }
     return psycopg2.connect(host=host or balancer(), port=port, **(settings | kwargs))
 

@@ -125,6 +125,49 @@ def test_writes_through_5000_reach_the_leader_and_reads_through_5001_the_replica
     assert count == 1
 
 
+# --- TLS (issue 23, item 2) ------------------------------------------------------------
+
+
+def test_every_network_session_uses_tls():
+    """The app's sessions (from the load balancers) and the replica's stream, as the leader
+    sees them in pg_stat_ssl: every session that came over the network is encrypted."""
+    leader = cluster.leader()
+    with cluster.connect() as conn, conn.cursor() as cur:  # one session of our own, at least
+        cur.execute("SELECT 1")
+        rows = cluster.psql(
+            leader,
+            "SELECT a.usename, a.backend_type, s.ssl, s.version FROM pg_stat_activity a"
+            " JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr IS NOT NULL"
+            " AND a.client_addr <> '127.0.0.1' ORDER BY 1, 2",
+        ).splitlines()
+    conn.close()
+    sessions = [row.split("|") for row in rows]
+    assert {(user, kind) for user, kind, *_ in sessions} >= {
+        (cluster.APP_USER, "client backend"),
+        ("replicator", "walsender"),
+    }, rows
+    assert [row for row in sessions if row[2] != "t" or not row[3].startswith("TLSv1.")] == []
+
+
+@pytest.mark.parametrize("port", [cluster.PRIMARY_PORT, cluster.REPLICA_PORT])
+def test_a_client_without_tls_is_refused(port):
+    """The right user and password from an allowed host (HAProxy's), but in clear: no line of
+    pg_hba.conf takes it, so the password is never asked for."""
+    with pytest.raises(psycopg2.OperationalError, match=r"no pg_hba\.conf entry for host .*no encryption"):
+        cluster.connect(port, sslmode="disable").close()
+
+
+def test_the_certificate_names_every_way_the_app_reaches_postgres():
+    """verify-full through each load balancer's address and the internal VIP (HAProxy passes
+    TLS through, so the client checks the node's own certificate); another CA is refused."""
+    from lab.cluster import balancer
+
+    for host in [*(testing.address(lb) for lb in balancer.lbs()), balancer.internal_vip()]:
+        cluster.connect(host=host).close()
+    with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
+        cluster.connect(sslrootcert=balancer.ca_file()).close()
+
+
 def test_pg_hba_refuses_hosts_outside_the_client_groups():
     """The controller (the lab network's gateway) is in no client group."""
     with pytest.raises(psycopg2.OperationalError, match=r"no pg_hba\.conf entry"):
