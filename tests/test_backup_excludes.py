@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import posixpath
+from functools import cache
 
 import jinja2
 import pytest
@@ -41,6 +42,7 @@ def excluded(path: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
 
 
+@cache
 def role_values() -> dict[str, list[str]]:
     """Every plain value a variable is given in roles' defaults and vars (strings only)."""
     values: dict[str, list[str]] = {}
@@ -103,13 +105,16 @@ def secret_files() -> list[tuple[str, str]]:
     return found
 
 
+SECRET_FILES = secret_files()
+
+
 def backed_up(path: str) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in backed_up_paths())
 
 
 def test_the_secret_files_are_found():
     """Not vacuous: the known secret files and each caller's TLS key are among them."""
-    paths = {path for _, path in secret_files()}
+    paths = {path for _, path in SECRET_FILES}
     for known in (
         "/etc/horilla/horilla.env",
         "/etc/patroni/config.yml",
@@ -123,7 +128,7 @@ def test_the_secret_files_are_found():
         assert known in paths, known
 
 
-@pytest.mark.parametrize(("task", "path"), secret_files(), ids=[f"{t} -> {p}" for t, p in secret_files()])
+@pytest.mark.parametrize(("task", "path"), SECRET_FILES, ids=[f"{t} -> {p}" for t, p in SECRET_FILES])
 def test_every_secret_file_in_a_backed_up_path_is_excluded(task, path):
     if not backed_up(path):
         pytest.skip(f"{path} is outside backup_files_paths")

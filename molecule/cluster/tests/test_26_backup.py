@@ -168,7 +168,7 @@ def test_no_file_backup_holds_a_secret(where):
     ]  # fmt: skip
     listing = lab.sh(host, shlex.join([*restic, "ls", snapshot.group(1)])).stdout
     saved = {n["path"] for line in listing.splitlines() if (n := json.loads(line)).get("type") == "file"}
-    holding = files_holding_secrets(host, ["/etc", "/var/lib/horilla/media", "/var/log/horilla"])
+    holding = files_holding_secrets(host, settings["HORILLA_BACKUP_FILES_PATHS"].split(","))
     # Not vacuous: the host's own secret files are found, and the snapshot holds its /etc.
     expected = {"leader": "/etc/patroni/config.yml", "app": "/etc/horilla/horilla.env"}[where]
     assert expected in holding, sorted(holding)
