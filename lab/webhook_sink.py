@@ -10,7 +10,8 @@ any lab host. Standard library only (it runs on the lab image's python3).
 
 HTTP, every webhook channel (the path names the channel):
 
-    POST /<anything>     a notification (JSON), kept with the time it arrived; answered
+    POST /<anything>     a notification (JSON), kept with the time it arrived and the
+                         address it came from (which Alertmanager sent it); answered
                          as the real service answers, where Alertmanager reads it:
                          /slack "ok" (0.28 fails a Slack delivery without it),
                          /discord 204, /pagerduty 202 and the Events API's status
@@ -85,7 +86,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(400)
             return
         with LOCK:
-            RECEIVED.append({"received_at": received_at, "path": self.path, "payload": payload})
+            RECEIVED.append(
+                {"received_at": received_at, "path": self.path, "sender": self.client_address[0], "payload": payload}
+            )
         status, content_type, answer = reply_to(self.path, payload if isinstance(payload, dict) else {})
         self.send_response(status)
         if content_type:

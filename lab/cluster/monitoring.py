@@ -187,6 +187,7 @@ def firing_alerts() -> list[dict]:
 class Notification:
     received_at: float  # time.time()
     path: str  # /alerts, /watchdog, /teams...
+    sender: str  # the address of the Alertmanager that sent it
     payload: dict
 
 
@@ -235,18 +236,24 @@ class Sink:
         """The e-mails the sink's SMTP server kept after a time: from, to, subject, body."""
         return get_json(f"http://{self.host}:{self.port}/smtp?after={after}", timeout=30)
 
-    def count(self, alertname: str, status: str, after: float, instance: str, path: str) -> int:
-        """How many notifications to one channel's path carried alertname in status for
-        instance after a time: 1 when clustered Alertmanagers deduplicate."""
-        return sum(
-            any(
+    def senders(self, alertname: str, status: str, after: float, instance: str, path: str) -> list[str]:
+        """The sender's address of each notification to one channel's path that carried
+        alertname in status for instance after a time: one address when clustered
+        Alertmanagers deduplicate."""
+        return [
+            n.sender
+            for n in self.notifications(after, path)
+            if any(
                 a["labels"].get("alertname") == alertname
                 and a["status"] == status
                 and a["labels"].get("instance") == instance
                 for a in n.payload.get("alerts", [])
             )
-            for n in self.notifications(after, path)
-        )
+        ]
+
+    def count(self, alertname: str, status: str, after: float, instance: str, path: str) -> int:
+        """How many such notifications (senders) arrived: 1 when the Alertmanagers deduplicate."""
+        return len(self.senders(alertname, status, after, instance, path))
 
     def first(self, alertname: str, status: str, after: float, instance: str | None = None) -> float | None:
         """When the first notification of alertname in status (for instance) arrived after a time."""
