@@ -214,7 +214,9 @@ def cluster_drill_table(cluster: dict) -> list[str]:
     for e in cluster["events"]:
         beat = e.get("watchdog_heartbeat") or {}
         if "beats_while_down" in beat:
-            sent = {None: "not awaited", 1: "sent once"}.get(n := e.get("alert_notifications"), f"sent {n} times")
+            sent = {None: "not awaited", 1: "sent once"}.get(
+                n := e.get("alert_notifications"), f"sent {n} times (by {', '.join(e.get('alert_notified_by', []))})"
+            )
             lines.append(
                 f"\n{e['victim']} down: the Watchdog heartbeat went on from the other monitoring host"
                 f" (heartbeats while it was down: {beat['beats_while_down']}, the longest gap"
@@ -301,6 +303,16 @@ def drills_table() -> str:
                 f"| {member['what']}, under the users' load | converge {_s(member['converge_seconds'])}; "
                 f"{member['failed_requests']} of {member['requests']} requests failed; second run changed: "
                 f"{len(member['second_run_changed'])} hosts |"
+            )
+    for name in ("app_node_added", "app_node_removed"):
+        change = _event("day2", name)
+        if change:
+            again = change.get("second_run_changed")
+            rows.append(
+                f"| {change['what']}, under the users' load | playbooks "
+                f"{' + '.join(_s(s) for s in change['playbook_seconds'])}; {change['failed_requests']} of "
+                f"{change['requests']} requests failed"
+                + (f"; second run changed: {len(again)} hosts |" if again is not None else " |")
             )
     update = _event("day2", "os_update")
     if update:
