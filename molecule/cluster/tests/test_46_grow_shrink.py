@@ -3,9 +3,11 @@ VIP (issue 25, item 1), the way an operator does it:
 
 - grow: a new host in the inventory's `app` group (an inventory source of its own here,
   as an operator's edit of hosts.yml), a bare container made for it by lab/create.yml,
-  then `site.yml`. Every other host learns it (firewalls, pg_hba, HAProxy's backends,
-  Prometheus' targets, GlusterFS' auth.allow) and the load balancers add it only after
-  its own play made it ready. A second `site.yml` changes nothing.
+  then `site.yml`. Every other host learns it (the firewalls of the services the app
+  uses, HAProxy's backends, Prometheus' targets, GlusterFS' auth.allow) and the load
+  balancers add it only after its own play made it ready. A second `site.yml` changes
+  nothing. (The database tier needs no change: the app reaches Postgres through HAProxy,
+  so pg_hba and the database hosts' firewalls name the load balancers, not app nodes.)
 - shrink: `playbooks/retire-app-node.yml -e retire_app_nodes=<node>` (announced, drained,
   in maintenance on every load balancer, its app stopped), the host out of the inventory,
   `site.yml`: every other host forgets it.
@@ -25,7 +27,7 @@ import requests
 import yaml
 
 from lab import testing
-from lab.cluster import app, balancer, health, monitoring, postgres, report, run_playbook
+from lab.cluster import app, balancer, health, monitoring, report, run_playbook
 from lab.state import STATE_DIR
 
 NEW_NODE = "app4"
@@ -110,6 +112,13 @@ def names(text: str, address: str) -> bool:
     return re.search(rf"(?<![0-9.]){re.escape(address)}(?![0-9])", text) is not None
 
 
+def firewalls_naming(address: str) -> list[str]:
+    """The hosts of the tiers that let app nodes in (the load balancers' Postgres ports,
+    Redis and the Sentinels) whose firewall names address."""
+    hosts = sorted({*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")})
+    return [h for h in hosts if names(testing.host(h).check_output("nft list ruleset"), address)]
+
+
 def test_an_app_node_is_added_by_the_inventory_and_site_yml(inventories):
     _, grown = inventories
     health.wait_until_healthy()
@@ -131,6 +140,9 @@ def test_an_app_node_is_added_by_the_inventory_and_site_yml(inventories):
     # The whole site with the new node: every load balancer sees it UP, both Prometheus
     # scrape its targets (health checks every tier against the lab's groups).
     health.wait_until_healthy()
+    assert firewalls_naming(testing.address(NEW_NODE)) == sorted(
+        {*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")}
+    ), "every firewall of a service the app uses lets the new node in"
     pinned = served_by(NEW_NODE)
     assert pinned.status_code == 200 and app.COOKIE not in pinned.headers.get("Set-Cookie", ""), "served by it"
     assert event["failed_requests"] <= 0.01 * event["requests"], event
@@ -161,14 +173,11 @@ def test_the_node_is_retired_and_every_host_forgets_it(inventories):
     assert ended.ok, ended.tail(40)
     monitoring.assert_maintenance_announced(f"app nodes retired: {NEW_NODE}", announced)
 
-    # Forgotten: no load balancer has it in its backends, no firewall lets it in, the
-    # database's pg_hba does not name it, Prometheus no longer scrapes it.
+    # Forgotten: no load balancer has it in its backends, none of the firewalls that let
+    # it in after the growth names it, Prometheus no longer scrapes it.
     for lb in balancer.lbs():
         assert not any(r["svname"] == NEW_NODE for r in balancer.stats(lb)), lb
-    for host in [*testing.names("loadbalancers"), *testing.names("postgres"), *testing.names("redis")]:
-        assert not names(testing.host(host).check_output("nft list ruleset"), address), f"{host}'s firewall"
-    for db in postgres.hosts():
-        assert not names(testing.host(db).check_output("cat /etc/patroni/config.yml"), address), f"{db}'s pg_hba"
+    assert firewalls_naming(address) == [], "a firewall still lets the retired node in"
     for name in testing.names("monitoring"):
         targets = monitoring.prometheus(name).api("/api/v1/targets")["activeTargets"]
         assert not [t["labels"] for t in targets if t["labels"].get("instance") == NEW_NODE], f"{name} scrapes it"
