@@ -71,9 +71,15 @@ def inventories():
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):  # gone already when the drill ended
             testing.docker("rm", "-f", container)
-        restored = run_playbook("lab/create.yml", inventories=original)
-        testing.lab.cache_clear()
-        assert restored.ok, restored.tail(40)
+        make_lab(original)
+
+
+def make_lab(inventories) -> None:
+    """lab/create.yml with these inventory sources: a container for each host that has
+    none, and the lab's state (hosts, groups, sources) as the tests read it."""
+    created = run_playbook("lab/create.yml", inventories=inventories)
+    testing.lab.cache_clear()
+    assert created.ok, created.tail(40)
 
 
 def under_load(name: str, what: str, steps) -> dict:
@@ -112,19 +118,21 @@ def names(text: str, address: str) -> bool:
     return re.search(rf"(?<![0-9.]){re.escape(address)}(?![0-9])", text) is not None
 
 
+def app_clients_served() -> list[str]:
+    """The hosts whose firewall lets app nodes in: the load balancers' Postgres ports,
+    Redis and the Sentinels."""
+    return sorted({*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")})
+
+
 def firewalls_naming(address: str) -> list[str]:
-    """The hosts of the tiers that let app nodes in (the load balancers' Postgres ports,
-    Redis and the Sentinels) whose firewall names address."""
-    hosts = sorted({*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")})
-    return [h for h in hosts if names(testing.host(h).check_output("nft list ruleset"), address)]
+    """Those of app_clients_served() whose firewall names address."""
+    return [h for h in app_clients_served() if names(testing.host(h).check_output("nft list ruleset"), address)]
 
 
 def test_an_app_node_is_added_by_the_inventory_and_site_yml(inventories):
     _, grown = inventories
     health.wait_until_healthy()
-    created = run_playbook("lab/create.yml", inventories=grown)
-    assert created.ok, created.tail(40)
-    testing.lab.cache_clear()
+    make_lab(grown)
     assert NEW_NODE in testing.names("app")
     assert testing.host(NEW_NODE).run("test -e /etc/horilla").rc == 1, "a bare host"
 
@@ -140,9 +148,9 @@ def test_an_app_node_is_added_by_the_inventory_and_site_yml(inventories):
     # The whole site with the new node: every load balancer sees it UP, both Prometheus
     # scrape its targets (health checks every tier against the lab's groups).
     health.wait_until_healthy()
-    assert firewalls_naming(testing.address(NEW_NODE)) == sorted(
-        {*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")}
-    ), "every firewall of a service the app uses lets the new node in"
+    assert firewalls_naming(testing.address(NEW_NODE)) == app_clients_served(), (
+        "every firewall of a service the app uses lets the new node in"
+    )
     pinned = served_by(NEW_NODE)
     assert pinned.status_code == 200 and app.COOKIE not in pinned.headers.get("Set-Cookie", ""), "served by it"
     assert event["failed_requests"] <= 0.01 * event["requests"], event
@@ -185,7 +193,5 @@ def test_the_node_is_retired_and_every_host_forgets_it(inventories):
 
     # The lab without the node, as the site now is: healthy.
     testing.docker("rm", "-f", testing.lab().host(NEW_NODE).container)
-    restored = run_playbook("lab/create.yml", inventories=original)
-    assert restored.ok, restored.tail(40)
-    testing.lab.cache_clear()
+    make_lab(original)
     health.wait_until_healthy()
