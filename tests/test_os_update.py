@@ -40,10 +40,12 @@ def test_one_host_at_a_time_and_the_first_failure_stops_the_run():
 def test_each_tier_moves_its_work_before_the_reboot():
     plays = {p["hosts"].split(":")[0]: yaml.safe_dump(p) for p in rebooting_plays()}
     assert "switchover.yml" in plays["postgres"]
-    assert "SENTINEL" in plays["redis"] and "failover" in plays["redis"]
+    assert "tasks/redis-primary-away.yml" in plays["redis"]
+    away = (PLAYBOOK.parent / "tasks" / "redis-primary-away.yml").read_text()
+    assert "SENTINEL, failover" in away
     # An app node leaves the load balancers' rotation as in a rolling deploy: drained first.
-    assert "tasks/app-node-out.yml" in plays["app"]
-    out = yaml.safe_load((PLAYBOOK.parent / "tasks" / "app-node-out.yml").read_text())
-    assert [t["vars"]["_rolling_deploy_state"] for t in out] == ["drain", "maint"]
+    assert "tasks_from: rotation_out.yml" in plays["app"]
+    out = yaml.safe_load((PROJECT / "roles" / "horilla" / "tasks" / "rotation_out.yml").read_text())
+    assert [t["vars"]["_horilla_rotation_state"] for t in out] == ["drain", "maint"]
     assert "name: keepalived" in plays["loadbalancers"] and "state: stopped" in plays["loadbalancers"]
     assert "_elasticsearch_restart_by_os_update: true" in plays["elasticsearch"]

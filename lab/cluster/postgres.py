@@ -53,7 +53,8 @@ def leader() -> str | None:
 
 
 def healthy() -> bool:
-    """A running leader and every other member a streaming synchronous standby."""
+    """Every member of the `postgres` group running: one leader, one synchronous standby
+    (Patroni's synchronous_node_count is 1) and any others streaming replicas."""
     try:
         ms = members()
     except ConnectionError:
@@ -62,8 +63,8 @@ def healthy() -> bool:
     roles = sorted(m["role"] for m in ms.values())
     states = {m["state"] for m in ms.values()}
     return (
-        len(ms) == expected
-        and roles == sorted(["leader"] + ["sync_standby"] * (expected - 1))
+        sorted(ms) == sorted(hosts())
+        and roles == sorted(["leader"] + ["sync_standby"] * min(1, expected - 1) + ["replica"] * max(0, expected - 2))
         and states <= {"running", "streaming"}
     )
 

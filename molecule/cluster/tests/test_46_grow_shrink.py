@@ -1,18 +1,20 @@
-"""The app tier grown by one node and shrunk again while logged-in users work through the
-VIP (issue 25, item 1), the way an operator does it:
+"""A tier grown by one node and shrunk again while logged-in users work through the VIP
+(issue 25, item 1), the way an operator does it; the app tier for now (TIERS):
 
 - grow: a new host in the inventory's `app` group (an inventory source of its own here,
   as an operator's edit of hosts.yml), a bare container made for it by lab/create.yml,
   then `site.yml`. Every other host learns it (the firewalls of the services the app
   uses, HAProxy's backends, Prometheus' targets, GlusterFS' auth.allow) and the load
-  balancers add it only after its own play made it ready. A second `site.yml` changes
-  nothing. (The database tier needs no change: the app reaches Postgres through HAProxy,
-  so pg_hba and the database hosts' firewalls name the load balancers, not app nodes.)
-- shrink: `playbooks/retire-app-node.yml -e retire_app_nodes=<node>` (announced, drained,
-  in maintenance on every load balancer, its app stopped), the host out of the inventory,
+  balancers add it only after its own play made it ready; the running nodes, whose
+  settings name every host, restart one at a time out of rotation. A second `site.yml`
+  changes nothing. (The database tier needs no change: the app reaches Postgres through
+  HAProxy, so pg_hba and the database hosts' firewalls name the load balancers.)
+- shrink: `playbooks/retire-node.yml -e retire_nodes=<node>` (announced, drained, in
+  maintenance on every load balancer, its app stopped), the host out of the inventory,
   `site.yml`: every other host forgets it.
 
-Figures: reports/drills/day2.json, events `app_node_added` and `app_node_removed`.
+Each tier runs in turn, grown then shrunk (a module-scoped parametrized fixture).
+Figures: reports/drills/day2.json, events `<tier>_node_added` and `<tier>_node_removed`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import contextlib
 import re
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -30,48 +34,72 @@ from lab import testing
 from lab.cluster import app, balancer, health, monitoring, report, run_playbook
 from lab.state import STATE_DIR
 
-NEW_NODE = "app4"
-NEW_OCTET = 24
 # Each playbook's whole output, for a failure's first error (an assert shows the tail).
 LOGS = STATE_DIR.parent / "reports" / "logs"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A tier the drill grows by `node` (in `groups`, at the lab address ending in `octet`)."""
+
+    name: str
+    groups: tuple[str, ...]
+    node: str
+    octet: int
+    # A directory the tier's role makes: absent on a bare host.
+    config_dir: str
+    # Hosts whose firewall must let the new node in (the services it uses).
+    clients_served: Callable[[], set[str]]
+    # The tier's own checks once the node has joined, once retire-node.yml has taken it
+    # out (before the inventory forgets it), and once it has left.
+    joined: Callable[[str], None]
+    stopped: Callable[[str], None]
+    left: Callable[[str], None]
+
+
+def _served_by(node: str) -> requests.Response:
+    """A request through the VIP pinned to node by HAProxy's persistence cookie."""
+    return requests.get(balancer.https("/login/"), cookies={app.COOKIE: node}, timeout=30, verify=balancer.ca_file())
+
+
+def _app_joined(node: str) -> None:
+    pinned = _served_by(node)
+    assert pinned.status_code == 200 and app.COOKIE not in pinned.headers.get("Set-Cookie", ""), "served by it"
+
+
+def _app_stopped(node: str) -> None:
+    assert all(balancer.server_states(lb).get(node, "").startswith("MAINT") for lb in balancer.lbs())
+    assert testing.host(node).run("systemctl is-active horilla-gunicorn").rc != 0
+
+
+def _app_left(node: str) -> None:
+    pass  # its backends, firewalls and targets: the checks every tier shares
+
+
+TIERS = [
+    Tier(
+        name="app",
+        groups=("app",),
+        node="app4",
+        octet=24,
+        config_dir="/etc/horilla",
+        # The load balancers' Postgres ports, Redis, the Sentinels, and GlusterFS' servers.
+        clients_served=lambda: {
+            *testing.names("loadbalancers"),
+            *testing.names("redis"),
+            *testing.names("sentinel"),
+            *testing.names("app")[:3],
+        },
+        joined=_app_joined,
+        stopped=_app_stopped,
+        left=_app_left,
+    ),
+]
 
 
 def converge(path: str, name: str, inventories, **kwargs):
     LOGS.mkdir(parents=True, exist_ok=True)
     return run_playbook(path, inventories=inventories, timeout=2400, log=LOGS / f"test_46-{name}.log", **kwargs)
-
-
-@pytest.fixture(scope="module")
-def inventories():
-    """(the lab's inventory sources, the same with the new node's source); the lab is
-    put back as it was (the new node's container gone, the state without it) at the end."""
-    lab = testing.lab()
-    assert NEW_NODE not in lab.hosts, f"{NEW_NODE} is in the lab already"
-    container = lab.host(lab.group("app")[0].name).container.rsplit("-", 1)[0] + f"-{NEW_NODE}"
-    source = STATE_DIR / f"{lab.name}-grown" / "hosts.yml"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    # What inventory/lab/lab-containers.yml composes for its hosts, which it composes
-    # before this later source is read (connection as the other hosts': docker exec), and
-    # the lab's secrets, found from the inventory's directory (inventory_dir), which for
-    # a host of this source is another one than an edit of hosts.yml would give it.
-    host = {
-        "lab_host_octet": NEW_OCTET,
-        "lab_secrets_dir": f"{lab.inventory}/.secrets",
-        "lab_container": container,
-        "ansible_connection": "docker",
-        "ansible_host": container,
-        "ansible_user": "root",
-    }
-    source.write_text(
-        yaml.safe_dump({"all": {"children": {"lab": {"children": {"app": {"hosts": {NEW_NODE: host}}}}}}})
-    )
-    original = lab.inventories
-    try:
-        yield original, (*original, str(source))
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # gone already when the drill ended
-            testing.docker("rm", "-f", container)
-        make_lab(original)
 
 
 def make_lab(inventories) -> None:
@@ -80,6 +108,43 @@ def make_lab(inventories) -> None:
     created = run_playbook("lab/create.yml", inventories=inventories)
     testing.lab.cache_clear()
     assert created.ok, created.tail(40)
+
+
+@pytest.fixture(scope="module", params=TIERS, ids=[t.name for t in TIERS])
+def grown(request):
+    """(the tier, the lab's inventory sources, the same with the new node's source); the
+    lab is put back as it was (the new node's container gone, the state without it) at
+    the end."""
+    tier: Tier = request.param
+    lab = testing.lab()
+    assert tier.node not in lab.hosts, f"{tier.node} is in the lab already"
+    container = lab.host(lab.group(tier.groups[0])[0].name).container.rsplit("-", 1)[0] + f"-{tier.node}"
+    source = STATE_DIR / f"{lab.name}-grown" / "hosts.yml"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    # What inventory/lab/lab-containers.yml composes for its hosts, which it composes
+    # before this later source is read (connection as the other hosts': docker exec), and
+    # the lab's secrets, found from the inventory's directory (inventory_dir), which for
+    # a host of this source is another one than an edit of hosts.yml would give it.
+    host = {
+        "lab_host_octet": tier.octet,
+        "lab_secrets_dir": f"{lab.inventory}/.secrets",
+        "lab_container": container,
+        "ansible_connection": "docker",
+        "ansible_host": container,
+        "ansible_user": "root",
+    }
+    source.write_text(
+        yaml.safe_dump(
+            {"all": {"children": {"lab": {"children": {g: {"hosts": {tier.node: host}} for g in tier.groups}}}}}
+        )
+    )
+    original = lab.inventories
+    try:
+        yield tier, original, (*original, str(source))
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # gone already when the drill ended
+            testing.docker("rm", "-f", container)
+        make_lab(original)
 
 
 def under_load(name: str, what: str, steps) -> dict:
@@ -108,90 +173,92 @@ def under_load(name: str, what: str, steps) -> dict:
     return event
 
 
-def served_by(node: str) -> requests.Response:
-    """A request through the VIP pinned to node by HAProxy's persistence cookie."""
-    return requests.get(balancer.https("/login/"), cookies={app.COOKIE: node}, timeout=30, verify=balancer.ca_file())
-
-
-def names(text: str, address: str) -> bool:
+def _names(text: str, address: str) -> bool:
     """Whether text names address (not as the start of a longer one)."""
     return re.search(rf"(?<![0-9.]){re.escape(address)}(?![0-9])", text) is not None
 
 
-def app_clients_served() -> list[str]:
-    """The hosts whose firewall lets app nodes in: the load balancers' Postgres ports,
-    Redis and the Sentinels."""
-    return sorted({*testing.names("loadbalancers"), *testing.names("redis"), *testing.names("sentinel")})
+def firewalls_naming(address: str, node: str) -> set[str]:
+    """The lab's hosts, but node, whose firewall names address."""
+    others = [h for h in testing.lab().hosts if h != node]
+    return {h for h in others if _names(testing.host(h).check_output("nft list ruleset"), address)}
 
 
-def firewalls_naming(address: str) -> list[str]:
-    """Those of app_clients_served() whose firewall names address."""
-    return [h for h in app_clients_served() if names(testing.host(h).check_output("nft list ruleset"), address)]
+def scraped_by(node: str) -> dict[str, list[str]]:
+    """Each Prometheus' targets of node: job and health."""
+    found = {}
+    for name in testing.names("monitoring"):
+        targets = monitoring.prometheus(name).api("/api/v1/targets")["activeTargets"]
+        found[name] = sorted(
+            f"{t['labels']['job']}:{t['health']}" for t in targets if t["labels"].get("instance") == node
+        )
+    return found
 
 
-def test_an_app_node_is_added_by_the_inventory_and_site_yml(inventories):
-    _, grown = inventories
+def test_a_node_is_added_by_the_inventory_and_site_yml(grown):
+    tier, _, inventories = grown
     health.wait_until_healthy()
-    make_lab(grown)
-    assert NEW_NODE in testing.names("app")
-    assert testing.host(NEW_NODE).run("test -e /etc/horilla").rc == 1, "a bare host"
+    make_lab(inventories)
+    assert all(tier.node in testing.names(g) for g in tier.groups)
+    assert testing.host(tier.node).run(f"test -e {tier.config_dir}").rc == 1, "a bare host"
 
     event = under_load(
-        "app_node_added",
-        f"{NEW_NODE} added to the inventory's app group, `site.yml` (every host)",
-        lambda: [converge("site.yml", "grow", grown)],
+        f"{tier.name}_node_added",
+        f"{tier.node} added to the inventory's {' and '.join(tier.groups)} group, `site.yml` (every host)",
+        lambda: [converge("site.yml", f"{tier.name}-grow", inventories)],
     )
-    again = converge("site.yml", "grow-again", grown)
+    again = converge("site.yml", f"{tier.name}-grow-again", inventories)
     report.add_event("day2", {**event, "second_run_changed": again.changed_hosts()})
     assert again.ok and again.changed_hosts() == {}, again.tail(80)
 
-    # The whole site with the new node: every load balancer sees it UP, both Prometheus
-    # scrape its targets (health checks every tier against the lab's groups).
+    # The whole site with the new node (health checks every tier against the lab's
+    # groups), every firewall of a service it uses lets it in, both Prometheus scrape
+    # every target of it, and the tier's own checks.
     health.wait_until_healthy()
-    assert firewalls_naming(testing.address(NEW_NODE)) == app_clients_served(), (
-        "every firewall of a service the app uses lets the new node in"
-    )
-    pinned = served_by(NEW_NODE)
-    assert pinned.status_code == 200 and app.COOKIE not in pinned.headers.get("Set-Cookie", ""), "served by it"
+    naming = firewalls_naming(testing.address(tier.node), tier.node)
+    assert tier.clients_served() - {tier.node} <= naming, naming
+    scraped = scraped_by(tier.node)
+    assert all(jobs and all(j.endswith(":up") for j in jobs) for jobs in scraped.values()), scraped
+    tier.joined(tier.node)
     assert event["failed_requests"] <= 0.01 * event["requests"], event
 
 
-def test_the_node_is_retired_and_every_host_forgets_it(inventories):
-    original, grown = inventories
-    address = testing.address(NEW_NODE)
+def test_the_node_is_retired_and_every_host_forgets_it(grown):
+    tier, original, inventories = grown
+    address = testing.address(tier.node)
     health.wait_until_healthy()
     announced = time.time()
 
     def retire() -> list:
-        retired = converge("playbooks/retire-app-node.yml", "retire", grown, extra_vars={"retire_app_nodes": NEW_NODE})
+        retired = converge(
+            "playbooks/retire-node.yml", f"{tier.name}-retire", inventories, extra_vars={"retire_nodes": tier.node}
+        )
         if not retired.ok:
             return [retired]
         # Out of rotation and stopped, before the inventory forgets it.
-        assert all(balancer.server_states(lb).get(NEW_NODE, "").startswith("MAINT") for lb in balancer.lbs())
-        assert testing.host(NEW_NODE).run("systemctl is-active horilla-gunicorn").rc != 0
-        return [retired, converge("site.yml", "shrink", original)]
+        tier.stopped(tier.node)
+        return [retired, converge("site.yml", f"{tier.name}-shrink", original)]
 
     event = under_load(
-        "app_node_removed",
-        f"{NEW_NODE} retired (`playbooks/retire-app-node.yml -e retire_app_nodes={NEW_NODE}`), taken out of the"
+        f"{tier.name}_node_removed",
+        f"{tier.node} retired (`playbooks/retire-node.yml -e retire_nodes={tier.node}`), taken out of the"
         " inventory, `site.yml` (every host)",
         retire,
     )
     ended = run_playbook("playbooks/maintenance.yml", inventories=original, extra_vars={"maintenance_action": "end"})
     assert ended.ok, ended.tail(40)
-    monitoring.assert_maintenance_announced(f"app nodes retired: {NEW_NODE}", announced)
+    monitoring.assert_maintenance_announced(f"nodes retired: {tier.node}", announced)
 
-    # Forgotten: no load balancer has it in its backends, none of the firewalls that let
-    # it in after the growth names it, Prometheus no longer scrapes it.
+    # Forgotten: no load balancer has it in a backend, no firewall names it, no
+    # Prometheus scrapes it, and the tier's own checks.
     for lb in balancer.lbs():
-        assert not any(r["svname"] == NEW_NODE for r in balancer.stats(lb)), lb
-    assert firewalls_naming(address) == [], "a firewall still lets the retired node in"
-    for name in testing.names("monitoring"):
-        targets = monitoring.prometheus(name).api("/api/v1/targets")["activeTargets"]
-        assert not [t["labels"] for t in targets if t["labels"].get("instance") == NEW_NODE], f"{name} scrapes it"
+        assert not any(r["svname"] == tier.node for r in balancer.stats(lb)), lb
+    assert firewalls_naming(address, tier.node) == set(), "a firewall still lets the retired node in"
+    assert scraped_by(tier.node) == {name: [] for name in testing.names("monitoring")}
+    tier.left(tier.node)
     assert event["failed_requests"] <= 0.01 * event["requests"], event
 
     # The lab without the node, as the site now is: healthy.
-    testing.docker("rm", "-f", testing.lab().host(NEW_NODE).container)
+    testing.docker("rm", "-f", testing.lab().host(tier.node).container)
     make_lab(original)
     health.wait_until_healthy()
