@@ -7,14 +7,19 @@ import contextlib
 import json
 import re
 import shlex
+import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from typing import TypeVar
 
 import requests
 
 from lab import testing
 from lab.cluster import balancer
-from lab.load import SteadyLoad, horilla_users
+from lab.load import SteadyLoad, Summary, horilla_users
+
+T = TypeVar("T")
 
 PORT = 8000
 ADMIN = "admin"
@@ -118,6 +123,21 @@ def journeys(rate: float = 3.0, users: int = 3) -> SteadyLoad:
         balancer.https(), ADMIN, admin_password(), api_credentials(), verify=balancer.ca_file(), timeout=USER_TIMEOUT
     )
     return SteadyLoad(clients, rate=rate, workers=users)
+
+
+def while_users_work(steps: Callable[[], T]) -> tuple[T, Summary, float]:
+    """steps() while logged-in users walk their journeys through the VIP (5 s of their load
+    before and after): what it returned, what the users saw, and the seconds it all took.
+    The day-2 drills' load (test_46, test_49)."""
+    users = journeys().start()
+    started = time.monotonic()
+    try:
+        time.sleep(5)
+        result = steps()
+        time.sleep(5)
+    finally:
+        users.stop()
+    return result, users.summary(), time.monotonic() - started
 
 
 class Browser:

@@ -115,9 +115,14 @@ def start_etcd(name: str) -> None:
     testing.host(name).run_expect([0], f"rm -f {_NO_RESTART} && systemctl daemon-reload && systemctl start etcd")
 
 
-def psql(name: str, sql: str) -> str:
-    """SQL as postgres on a node's own socket (the superuser, for checks only)."""
-    return testing.host(name).check_output(f"psql -U postgres -h /var/run/postgresql -Atc {json.dumps(sql)}")
+def psql(name: str, sql: str, database: str = "postgres") -> str:
+    """SQL as postgres on a node's own socket (the superuser, for checks only), in
+    `database` (the app's: DATABASE)."""
+    return (
+        testing.host(name)
+        .check_output(f"psql -U postgres -h /var/run/postgresql -d {database} -Atc {json.dumps(sql)}")
+        .strip()
+    )
 
 
 def ca_file() -> str:

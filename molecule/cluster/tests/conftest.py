@@ -13,7 +13,10 @@ from lab.cluster import monitoring
 
 FULL_SUITE_ONLY = {
     "test_30_operations.py": "the operators' operations (switchover, rolling settings, reloads, alerts): about 9 min",
-    "test_46_grow_shrink.py": "an app node added by the inventory and site.yml, then retired, under load: about 17 min",
+    "test_46_grow_shrink.py": (
+        "an app node, a Postgres replica and a Redis replica with its Sentinel, each added by the"
+        " inventory and site.yml, then retired, under load: about an hour"
+    ),
     "test_48_os_update.py": "Debian updates and a reboot of all 14 hosts, one at a time, under load: about 15 min",
     "test_55_restore_scopes.py": "restores of one scope (a backup by its id, the database alone, the files alone)",
     "test_47_replace_members.py::test_a_destroyed_host_is_rebuilt_by_a_converge": (

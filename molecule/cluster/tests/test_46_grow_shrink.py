@@ -1,19 +1,21 @@
 """A tier grown by one node and shrunk again while logged-in users work through the VIP
-(issue 25, item 1), the way an operator does it; the app tier for now (TIERS):
+(issue 25, item 1), the way an operator does it, for the app tier, the PostgreSQL
+cluster and Redis with its Sentinels:
 
-- grow: a new host in the inventory's `app` group (an inventory source of its own here,
-  as an operator's edit of hosts.yml), a bare container made for it by lab/create.yml,
-  then `site.yml`. Every other host learns it (the firewalls of the services the app
-  uses, HAProxy's backends, Prometheus' targets, GlusterFS' auth.allow) and the load
-  balancers add it only after its own play made it ready; the running nodes, whose
-  settings name every host, restart one at a time out of rotation. A second `site.yml`
-  changes nothing. (The database tier needs no change: the app reaches Postgres through
-  HAProxy, so pg_hba and the database hosts' firewalls name the load balancers.)
-- shrink: `playbooks/retire-node.yml -e retire_nodes=<node>` (announced, drained, in
-  maintenance on every load balancer, its app stopped), the host out of the inventory,
-  `site.yml`: every other host forgets it.
+- grow: a new host in the inventory's `app`, `postgres`, or `redis` and `sentinel`
+  groups (an inventory source of its own here, as an operator's edit of hosts.yml), a
+  bare container made for it by lab/create.yml, then `site.yml`. Every other host learns
+  it (the firewalls, HAProxy's backends, Prometheus' targets; GlusterFS' auth.allow for
+  an app node; pg_hba, the replication slot and pgBackRest's hosts for a Postgres
+  member; the Sentinels' view and the app's list of Sentinels for Redis). A second
+  `site.yml` changes nothing.
+- shrink: `playbooks/retire-node.yml -e retire_nodes=<node>` (announced; an app node
+  drained and in maintenance on every load balancer, its app stopped; a Postgres member
+  in maintenance in HAProxy's Postgres backends, its Patroni stopped; a Redis server's
+  Sentinel and Redis stopped, then SENTINEL RESET on each other Sentinel in turn), the
+  host out of the inventory, `site.yml`: every other host forgets it.
 
-Each tier runs in turn, grown then shrunk (a module-scoped parametrized fixture).
+The tiers run in turn, each grown then shrunk (a module-scoped parametrized fixture).
 Figures: reports/drills/day2.json, events `<tier>_node_added` and `<tier>_node_removed`.
 """
 
@@ -31,7 +33,7 @@ import requests
 import yaml
 
 from lab import testing
-from lab.cluster import app, balancer, health, monitoring, report, run_playbook
+from lab.cluster import app, balancer, cache, health, monitoring, postgres, report, run_playbook
 from lab.state import STATE_DIR
 
 # Each playbook's whole output, for a failure's first error (an assert shows the tail).
@@ -76,6 +78,79 @@ def _app_left(node: str) -> None:
     pass  # its backends, firewalls and targets: the checks every tier shares
 
 
+def _postgres_slots() -> str:
+    return postgres.psql(postgres.leader(), "SELECT string_agg(slot_name, ' ') FROM pg_replication_slots")
+
+
+def _postgres_hba() -> str:
+    return postgres.psql(postgres.leader(), "SELECT string_agg(address, ' ') FROM pg_hba_file_rules")
+
+
+def _postgres_strict() -> bool:
+    return bool(postgres.patroni("/config").get("synchronous_mode_strict"))
+
+
+def _postgres_joined(node: str) -> None:
+    member = postgres.members()[node]
+    assert member["role"] in ("replica", "sync_standby") and member["state"] == "streaming", member
+    assert node in _postgres_slots().split(), "the leader keeps a replication slot for it"
+    assert _names(_postgres_hba(), testing.address(node)), "pg_hba lets it replicate"
+    assert _postgres_strict(), "three members: strict synchronous mode (roles/postgresql, README)"
+    for lb in balancer.lbs():
+        replicas = {r["svname"]: r["status"] for r in balancer.stats(lb) if r["pxname"] == "postgres_replicas"}
+        assert replicas.get(node, "").startswith("UP"), (lb, replicas)
+
+
+def _postgres_stopped(node: str) -> None:
+    assert testing.host(node).run("systemctl is-active patroni").rc != 0
+    assert node not in postgres.members()
+
+
+def _postgres_left(node: str) -> None:
+    assert node not in postgres.members()
+    assert node not in (_postgres_slots() or "").split(), "its replication slot is dropped"
+    assert not _names(_postgres_hba(), testing.address(node)), "pg_hba forgets it"
+    assert not _postgres_strict(), "two members again: strict synchronous mode off"
+
+
+def _sentinels_know(replicas: int, sentinels: int, but: str = "") -> dict[str, tuple[int, int]]:
+    """Each Sentinel of the lab's group (but one) that does not know exactly that many
+    replicas and other Sentinels: (replicas, other Sentinels) as it sees them."""
+    wrong = {}
+    for name in (h for h in cache.sentinel_hosts() if h != but):
+        state = cache.sentinel(name).sentinel_master(cache.MASTER_NAME)
+        seen = (int(state["num-slaves"]), int(state["num-other-sentinels"]))
+        if seen != (replicas, sentinels):
+            wrong[name] = seen
+    return wrong
+
+
+def _min_replicas_to_write() -> int:
+    return int(cache.server(cache.primary()).config_get("min-replicas-to-write")["min-replicas-to-write"])
+
+
+def _redis_joined(node: str) -> None:
+    replication = cache.server(node).info("replication")
+    assert replication["role"] == "slave" and replication["master_link_status"] == "up", replication
+    servers, sentinels = len(cache.redis_hosts()), len(cache.sentinel_hosts())
+    assert _sentinels_know(servers - 1, sentinels - 1) == {}, "every Sentinel knows every replica and peer"
+    assert _min_replicas_to_write() == 1, "three servers: the primary needs a replica's acknowledgement"
+
+
+def _redis_stopped(node: str) -> None:
+    for service in ("redis-server", "redis-sentinel"):
+        assert testing.host(node).run(f"systemctl is-active {service}").rc != 0, service
+    # The lab's groups still hold the node: the others must know one fewer of each.
+    servers, sentinels = len(cache.redis_hosts()) - 1, len(cache.sentinel_hosts()) - 1
+    wrong = _sentinels_know(servers - 1, sentinels - 1, but=node)
+    assert wrong == {}, f"SENTINEL RESET left these knowing the retired node: {wrong}"
+
+
+def _redis_left(node: str) -> None:
+    _redis_stopped(node)
+    assert _min_replicas_to_write() == 0, "two servers again: a lone primary keeps taking writes"
+
+
 TIERS = [
     Tier(
         name="app",
@@ -93,6 +168,32 @@ TIERS = [
         joined=_app_joined,
         stopped=_app_stopped,
         left=_app_left,
+    ),
+    Tier(
+        name="postgres",
+        groups=("postgres",),
+        node="db3",
+        octet=33,
+        config_dir="/etc/patroni",
+        # etcd (Patroni's DCS), the other members (replication, Patroni's REST API), the
+        # backup host's pgBackRest server (WAL archive).
+        clients_served=lambda: {*testing.names("etcd"), *testing.names("postgres"), *testing.names("backup")},
+        joined=_postgres_joined,
+        stopped=_postgres_stopped,
+        left=_postgres_left,
+    ),
+    Tier(
+        name="redis",
+        groups=("redis", "sentinel"),
+        node="redis3",
+        octet=43,
+        config_dir="/etc/redis",
+        # The other Redis servers (replication; the Sentinels ask them) and the Sentinels
+        # (their peers).
+        clients_served=lambda: {*testing.names("redis"), *testing.names("sentinel")},
+        joined=_redis_joined,
+        stopped=_redis_stopped,
+        left=_redis_left,
     ),
 ]
 
@@ -149,19 +250,11 @@ def grown(request):
 
 def under_load(name: str, what: str, steps) -> dict:
     """Runs steps() (a list of playbook runs) while the users work; one event of day2."""
-    users = app.journeys().start()
-    started = time.monotonic()
-    try:
-        time.sleep(5)
-        runs = steps()
-        time.sleep(5)
-    finally:
-        users.stop()
-    summary = users.summary()
+    runs, summary, seconds = app.while_users_work(steps)
     event = {
         "name": name,
         "what": what,
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
         "playbook_seconds": [r.seconds for r in runs],
         "requests": summary.requests,
         "failed_requests": summary.failed,
