@@ -304,7 +304,8 @@ def drills_table() -> str:
                 f"{member['failed_requests']} of {member['requests']} requests failed; second run changed: "
                 f"{len(member['second_run_changed'])} hosts |"
             )
-    for name in (f"{tier}_node_{change}" for tier in ("app", "postgres", "redis") for change in ("added", "removed")):
+    names = [f"{tier}_node_{change}" for tier in ("app", "postgres", "redis") for change in ("added", "removed")]
+    for name in [*names, "horilla_upgrade"]:
         change = _event("day2", name)
         if change:
             again = change.get("second_run_changed")

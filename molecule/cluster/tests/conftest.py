@@ -18,6 +18,10 @@ FULL_SUITE_ONLY = {
         " inventory and site.yml, then retired, under load: about an hour"
     ),
     "test_48_os_update.py": "Debian updates and a reboot of all 14 hosts, one at a time, under load: about 15 min",
+    "test_49_upgrade.py": (
+        "a Horilla release refused until its migration is accepted, rolled out, a renaming one refused,"
+        " then the rollback, under load: about 25 min"
+    ),
     "test_55_restore_scopes.py": "restores of one scope (a backup by its id, the database alone, the files alone)",
     "test_47_replace_members.py::test_a_destroyed_host_is_rebuilt_by_a_converge": (
         "two hosts destroyed and rebuilt from the bare image by a converge, under load: about 5 min"

@@ -4,6 +4,7 @@ Prints one JSON object on the last line of its output (upstream prints database 
 of its own while its tables are missing), read-only:
 - "unapplied_migrations": how many migrations of this release the database lacks (what
   `migrate --check` fails on), "first_unapplied": the first few of them as app.name;
+- "applied_migrations": how many it has (0: a fresh database, nothing to back up first);
 - "admin": the administrator's state: "ok" (a user with its Employee record, so it can
   log in), "no-employee", "absent", or "unknown" while migrations are pending.
 
@@ -32,7 +33,12 @@ class Command(BaseCommand):
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         unapplied = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
         admin = "unknown" if unapplied else admin_state(options["admin"])
-        state = {"unapplied_migrations": len(unapplied), "first_unapplied": unapplied[:5], "admin": admin}
+        state = {
+            "unapplied_migrations": len(unapplied),
+            "first_unapplied": unapplied[:5],
+            "applied_migrations": len(executor.loader.applied_migrations),
+            "admin": admin,
+        }
         self.stdout.write("\n" + json.dumps(state))
 
 
