@@ -184,7 +184,7 @@ def test_a_release_is_refused_until_accepted_then_rolled_out_and_rolled_back(rel
     assert rollback.ok, rollback.tail(80)
     assert releases_run() == before
     for lb in balancer.lbs():
-        states = {r["svname"]: r["status"] for r in balancer.stats(lb) if r["pxname"] == "horilla_app"}
-        assert all(states.get(n, "").startswith("UP") for n in app.nodes()), (lb, states)
+        states = balancer.server_states(lb)
+        assert sorted(states) == sorted(app.nodes()) and all(s.startswith("UP") for s in states.values()), (lb, states)
     health.wait_until_healthy()
     assert summary.failed <= 0.01 * summary.requests, summary
