@@ -124,7 +124,12 @@ def plan() -> dict[str, Any]:
         NonInteractiveMigrationQuestioner(specified_apps=None, dry_run=True),
     )
     changes = autodetector.changes(graph=loader.graph)
-    state = loader.project_state()
+    pending = [m for m, _backwards in executor.migration_plan(loader.graph.leaf_nodes())]
+    # A fresh database (a site's first deploy: hundreds of migrations) has nothing to
+    # lose and needs nobody's word: its operations are classed by type alone, without
+    # working out the SQL of each from the state before it (minutes of Django states).
+    fresh = not loader.applied_migrations
+    state = None if fresh else loader.project_state()
     generated, regenerated = [], []
     for app_label, migrations in sorted(changes.items()):
         for migration in migrations:
@@ -135,11 +140,16 @@ def plan() -> dict[str, Any]:
                 regenerated.append(f"{app_label}.{migration.name}")
             else:
                 generated.append(describe(app_label, migration.name, migration.operations, state))
-            state = migration.mutate_state(state, preserve=True)
-    pending = executor.migration_plan(loader.graph.leaf_nodes())
+            if state is not None:
+                state = migration.mutate_state(state, preserve=True)
     unapplied = [
-        describe(m.app_label, m.name, m.operations, loader.project_state((m.app_label, m.name), at_end=False))
-        for m, _backwards in pending
+        describe(
+            m.app_label,
+            m.name,
+            m.operations,
+            None if fresh else loader.project_state((m.app_label, m.name), at_end=False),
+        )
+        for m in pending
     ]
     return {
         "generated": generated,
