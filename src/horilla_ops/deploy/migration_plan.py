@@ -7,7 +7,7 @@ A rolling deploy migrates the database from its first node while the others stil
 the old code, so every operation applied then must leave the old code working
 ("expand"); anything else ("contract") must wait until no node runs code that uses what
 it removes or changes, and is refused unless the operator accepts it by its token
-(roles/horilla, tasks/migrations_check.yml). Django's non-interactive makemigrations
+(roles/horilla, tasks/deploy.yml). Django's non-interactive makemigrations
 writes a renamed field as a RemoveField and an AddField: the column's data would be gone.
 """
 
@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-# Operations the old code never notices: a new table, index or constraint name, a model
+# Operations the old code never notices: a new table, a new or renamed index, a model
 # option that lives in Python only.
 _EXPAND = {
     "CreateModel",
