@@ -12,12 +12,30 @@ import yaml
 DEPLOY = Path(__file__).resolve().parent.parent / "roles" / "horilla" / "tasks" / "deploy.yml"
 
 
-def task_names(tasks: list[dict]) -> list[str]:
-    names = []
-    for task in tasks:
-        names.append(task.get("name", ""))
-        names += task_names(task.get("block", []))
-    return names
+def tasks(listed: list[dict]) -> list[dict]:
+    """Every task, those of blocks and their rescues included, in order."""
+    out = []
+    for task in listed:
+        out.append(task)
+        out += tasks(task.get("block", [])) + tasks(task.get("rescue", []))
+    return out
+
+
+def task_names(listed: list[dict]) -> list[str]:
+    return [task.get("name", "") for task in tasks(listed)]
+
+
+def test_a_refused_release_puts_the_node_back_in_rotation_and_still_fails():
+    (guard,) = [
+        t
+        for t in tasks(yaml.safe_load(DEPLOY.read_text()))
+        if "Refuse migrations nobody accepted" in t.get("name", "") and "rescue" in t
+    ]
+    rescue = guard["rescue"]
+    assert rescue[0]["ansible.builtin.include_tasks"] == "rotation_in.yml"
+    # Only a node that still runs a previous release (the link switches after the check).
+    assert any("lnk_source" in condition and "!= _horilla_release_dir" in condition for condition in rescue[0]["when"])
+    assert "ansible.builtin.fail" in rescue[-1]
 
 
 def test_the_plan_is_refused_or_accepted_before_the_switch_the_backup_and_the_migration():
@@ -36,7 +54,9 @@ def test_the_plan_is_refused_or_accepted_before_the_switch_the_backup_and_the_mi
 
 def refusal_passes(plan: dict, accept: str = "", kept: bool = True) -> bool:
     """The refusal's conditions, evaluated as Jinja for this plan and acceptance."""
-    (refusal,) = [t for t in yaml.safe_load(DEPLOY.read_text()) if t.get("name") == "Refuse migrations nobody accepted"]
+    (refusal,) = [
+        t for t in tasks(yaml.safe_load(DEPLOY.read_text())) if t.get("name") == "Refuse migrations nobody accepted"
+    ]
     env = jinja2.Environment(autoescape=False)  # noqa: S701 (expressions, not HTML)
     facts = {"_plan": plan, "horilla_accept_migrations": accept, "_horilla_kept_migrations": {"stat": {"exists": kept}}}
     return all(env.compile_expression(c)(**facts) for c in refusal["ansible.builtin.assert"]["that"])

@@ -47,5 +47,35 @@ def test_each_tier_moves_its_work_before_the_reboot():
     assert "tasks_from: rotation_out.yml" in plays["app"]
     out = yaml.safe_load((PROJECT / "roles" / "horilla" / "tasks" / "rotation_out.yml").read_text())
     assert [t["vars"]["_horilla_rotation_state"] for t in out] == ["drain", "maint"]
-    assert "name: keepalived" in plays["loadbalancers"] and "state: stopped" in plays["loadbalancers"]
+    assert "tasks/vip-handover.yml" in plays["loadbalancers"]
     assert "_elasticsearch_restart_by_os_update: true" in plays["elasticsearch"]
+
+
+def steps(tasks: list[dict]) -> list[str]:
+    """What each task does, in order: its runtime API or nft input, else its module's args."""
+    out = []
+    for task in tasks:
+        module = next(v for k, v in task.items() if k.startswith("ansible.builtin."))
+        out.append(str(module.get("stdin", module)) if isinstance(module, dict) else str(module))
+    return out
+
+
+def test_the_vips_move_only_once_no_connection_is_left_to_break():
+    handover = yaml.safe_load((PLAYBOOK.parent / "tasks" / "vip-handover.yml").read_text())[0]
+    done = steps(handover["block"])
+    order = [
+        next(i for i, s in enumerate(done) if s == "add acl virt@handover on"),  # close after answers
+        next(i for i, s in enumerate(done) if "timeout" in s),  # the kept-alive ones end
+        next(i for i, s in enumerate(done) if "tcp flags & (syn | ack) == syn drop" in s),  # new ones wait
+        next(i for i, s in enumerate(done) if s == "show stat"),  # those in flight finish
+        next(i for i, s in enumerate(done) if "'name': 'keepalived', 'state': 'stopped'" in s),
+    ]
+    assert order == sorted(order), done
+    undone = steps(handover["always"])
+    assert any(s.startswith("nft delete table inet") for s in undone)
+    assert "clear acl virt@handover" in undone
+    # The flag is the pattern list the haproxy role's frontends read.
+    role_vars = yaml.safe_load((PROJECT / "roles" / "haproxy" / "vars" / "main.yml").read_text())
+    assert role_vars["_haproxy_handover_acl"] == "virt@handover"
+    frontends = (PROJECT / "roles" / "haproxy" / "templates" / "haproxy.d" / "app.cfg.j2").read_text()
+    assert frontends.count("set-header Connection close if { str(on) -m str -f {{ _haproxy_handover_acl }} }") == 2

@@ -26,10 +26,11 @@ def started_at(name: str) -> str:
 
 
 def changed_by(stdout: str, task: str) -> list[str]:
-    """The hosts the tasks whose names start with `task` reported `changed` on."""
+    """The hosts the tasks whose names start with `task` (with or without their role's
+    "role : " prefix) reported `changed` on."""
     hosts = []
     for block in stdout.split("\nTASK [")[1:]:
-        if block.startswith(task):
+        if block.startswith(task) or block.split(" : ", 1)[-1].startswith(task):
             hosts += re.findall(r"^changed: \[(\w+)", block, re.MULTILINE)
     return hosts
 
@@ -89,17 +90,21 @@ def test_every_host_is_updated_and_rebooted_one_at_a_time_while_users_work():
     assert run.ok, run.tail(80)
     assert rebooted == sorted(testing.names()), f"not restarted: {sorted(set(testing.names()) - set(rebooted))}"
     # Each tier's work moved before its host went down: the Postgres leader's and the Redis
-    # primary's host each had its turn (two of each: the first one's successor too), the VIP
-    # holder handed over, every app node was drained.
+    # primary's host each had its turn (two of each: the first one's successor too), every app
+    # node was drained.
     assert len(failovers["postgres_switchovers"]) >= 1
     assert len(failovers["redis_failovers"]) >= 1
-    assert failovers["vip_handovers"] == [vip_holder]
+    # The holder hands the VIPs to the next load balancer, which hands them on in its turn
+    # if it comes later (keepalived's nopreempt keeps them where they are).
+    lbs = testing.names("loadbalancers")
+    assert failovers["vip_handovers"] == lbs[lbs.index(vip_holder) :], (vip_holder, failovers["vip_handovers"])
     assert set(testing.names("app")) <= set(failovers["app_nodes_drained"])
     health.wait_until_healthy()
     # Announced: an info notification, the expected alerts silenced, a mark on the dashboards.
     monitoring.assert_maintenance_announced("Debian updates and rolling reboots", announced_after)
-    # The target is 0 failed requests; the report names each failure's tier. Measured so
-    # far: a write that reaches the database while Patroni switches over is asked to try
-    # again (HTTP 503, Retry-After: nothing was saved), and requests in flight on the VIP
-    # holder's connections when the VIPs move can be cut. A generous ceiling here.
+    # The target is 0 failed requests; the report names each failure's tier. What stood in
+    # its way: writes that reached the database while Patroni switched over (now the app
+    # holds a write that had sent only reads, as it holds a read), and
+    # the users' kept-alive connections cut when the VIPs moved (now closed before the
+    # handover, tasks/vip-handover.yml). A generous ceiling here; the figures go to the report.
     assert summary.error_rate <= 0.01, summary.errors

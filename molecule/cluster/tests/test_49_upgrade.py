@@ -136,6 +136,7 @@ def test_a_release_is_refused_until_accepted_then_rolled_out_and_rolled_back(rel
         runs = [deploy(releases, "expand", "expand-refused")]
         figures["expand_token"] = refused(runs[-1], f"Add field {FIELD} to employee", "[expand]")
         figures["after_refusal"] = (releases_run(), employee_columns())
+        figures["in_rotation_after_refusal"] = {lb: balancer.server_states(lb) for lb in balancer.lbs()}
         runs.append(deploy(releases, "expand", "expand", horilla_accept_migrations=figures["expand_token"]))
         if not runs[-1].ok:
             return runs
@@ -168,6 +169,9 @@ def test_a_release_is_refused_until_accepted_then_rolled_out_and_rolled_back(rel
     # Refused before anything changed: every node on the old release, no new column.
     assert figures["after_refusal"] == (before, figures["after_refusal"][1]), figures["after_refusal"]
     assert FIELD not in figures["after_refusal"][1]
+    # The node the refusal stopped at is back in rotation on every load balancer.
+    for lb, states in figures["in_rotation_after_refusal"].items():
+        assert sorted(states) == sorted(app.nodes()) and all(s.startswith("UP") for s in states.values()), (lb, states)
     # Accepted: the restore point named, the column there, every node on the new release.
     # (Ansible's output may wrap the message: the label has no space in it.)
     assert re.search(r"restore_backup_id=\d{8}-\d{6}F_\d{8}-\d{6}I", accepted.stdout), accepted.tail(80)
