@@ -60,7 +60,7 @@ def steps(tasks: list[dict]) -> list[str]:
     return out
 
 
-def test_the_vips_move_only_once_no_connection_is_left_to_break():
+def test_the_vips_move_with_no_connection_left_to_break():
     handover = yaml.safe_load((PLAYBOOK.parent / "tasks" / "vip-handover.yml").read_text())[0]
     done = steps(handover["block"])
     order = [

@@ -104,7 +104,7 @@ def test_every_host_is_updated_and_rebooted_one_at_a_time_while_users_work():
     monitoring.assert_maintenance_announced("Debian updates and rolling reboots", announced_after)
     # The target is 0 failed requests; the report names each failure's tier. What stood in
     # its way: writes that reached the database while Patroni switched over (now the app
-    # holds a write that had sent only reads, as it holds a read), and
-    # the users' kept-alive connections cut when the VIPs moved (now closed before the
-    # handover, tasks/vip-handover.yml). A generous ceiling here; the figures go to the report.
+    # holds a write that had sent only reads, as it holds a read), and the users' kept-alive
+    # connections cut when the VIPs moved (now closed before the handover,
+    # tasks/vip-handover.yml). A generous ceiling here; the figures go to the report.
     assert summary.error_rate <= 0.01, summary.errors
