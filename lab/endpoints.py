@@ -40,12 +40,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("redis", "Redis", "redis://{host}:6379", 6379),
     Endpoint("sentinel", "Redis Sentinel", "redis://{host}:26379", 26379),
     Endpoint("elasticsearch", "Elasticsearch", "https://{host}:9200/_cluster/health", 9200),
-    Endpoint("monitoring", "Prometheus", "http://{host}:9090/", 9090),
-    Endpoint("monitoring", "Alertmanager", "http://{host}:9093/", 9093),
+    Endpoint("monitoring", "Prometheus (auth)", "https://{host}:9090/", 9090),
+    Endpoint("monitoring", "Alertmanager (auth)", "https://{host}:9093/", 9093),
     Endpoint("monitoring", "Grafana", "http://{host}:3000/", 3000),
-    Endpoint("monitoring", "blackbox_exporter", "http://{host}:9115/", 9115),
+    Endpoint("monitoring", "blackbox_exporter (auth)", "https://{host}:9115/", 9115),
     Endpoint("monitoring", "operators' dashboard", "https://{host}:8080/", 8080),
-    Endpoint("all", "node_exporter", "http://{host}:9100/metrics", 9100),
+    Endpoint("all", "node_exporter (auth)", "https://{host}:9100/metrics", 9100),
 )
 
 

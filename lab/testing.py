@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
+import requests
 import testinfra
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
@@ -62,6 +63,35 @@ def secret(name: str) -> str:
 
 def secrets_dir() -> Path:
     return Path(lab().inventory) / ".secrets"
+
+
+def scrape(name: str, port: int, path: str = "/metrics", password: str | None = None) -> requests.Response:
+    """An exporter's page as Prometheus asks for it: https, its certificate checked against
+    the internal CA, basic auth as the scrape user (another password when given). From
+    the controller, which the lab's firewall trusts."""
+    return requests.get(
+        f"https://{address(name)}:{port}{path}",
+        auth=("prometheus", secret("metrics_scrape_password") if password is None else password),
+        verify=str(secrets_dir() / "internal-ca" / "ca.crt"),
+        timeout=10,
+    )
+
+
+def scrape_command(address: str, port: int, path: str = "/metrics") -> str:
+    """A shell command a lab host runs to fetch an exporter's page as scrape() does (the CA
+    of the host's own metrics certificate; the password on curl's stdin, not its argv)."""
+    credentials = f"user = prometheus:{secret('metrics_scrape_password')}"
+    return (
+        f"printf '%s\\n' '{credentials}' | curl -sf -K - --cacert /etc/prometheus/tls/ca.crt "
+        f"https://{address}:{port}{path}"
+    )
+
+
+def metrics(name: str, port: int, path: str = "/metrics") -> str:
+    """What an exporter serves Prometheus (scrape()), which must answer 200."""
+    response = scrape(name, port, path)
+    response.raise_for_status()
+    return response.text
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:

@@ -32,6 +32,9 @@ SECRETS = dict.fromkeys(
 ) | {
     # The load balancers' roles (haproxy, keepalived) and the VIP they hold.
     "haproxy_stats_password": "x" * 32,
+    # Every host's exporters (TLS of the internal CA, Prometheus' scrape user).
+    "metrics_scrape_password": "m" * 32,
+    "metrics_tls_ca_dir": "/nonexistent/internal-ca",
     "keepalived_auth_password": "k" * 8,
     "horilla_vip": "192.0.2.100",
     "horilla_internal_vip": "192.0.2.99",
@@ -97,6 +100,22 @@ def test_short_secret_is_named(tmp_path):
     result = run_preflight(tmp_path, secrets=SECRETS | {"postgresql_superuser_password": "short"})
     assert not result.ok
     assert "postgresql_superuser_password is missing or shorter than 16 characters" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("changed", "told"),
+    [
+        ({"metrics_scrape_password": "short"}, "got a password of 5 characters"),
+        ({"metrics_tls_ca_dir": ""}, "metrics_tls_ca_dir ''"),
+    ],
+    ids=["short-scrape-password", "no-ca"],
+)
+def test_exporters_without_their_scrape_password_or_ca_are_refused(tmp_path, changed, told):
+    result = run_preflight(tmp_path, secrets=SECRETS | changed)
+    assert not result.ok
+    text = " ".join(result.stdout.split())
+    assert "db1: the metrics endpoints need metrics_scrape_password" in text
+    assert told in text
 
 
 def test_postgres_without_a_ca_is_refused(tmp_path):

@@ -24,7 +24,13 @@ def inventory(
     tmp_path: Path, sentinels: list[str], extra: dict | None = None, servers: tuple[str, ...] = ("redis1", "redis2")
 ) -> Path:
     hosts = {"redis1": 41, "redis2": 42, "redis3": 43, "mon1": 61}
-    local = {"ansible_connection": "local", "ansible_python_interpreter": os.environ.get("PYTHON", "python3")}
+    local = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": os.environ.get("PYTHON", "python3"),
+        # The exporters' TLS and scrape user, checked on every host.
+        "metrics_scrape_password": PASSWORD,
+        "metrics_tls_ca_dir": "/nonexistent/internal-ca",
+    }
     doc = {
         "all": {
             "vars": {**local, **(extra or {})},

@@ -36,7 +36,7 @@ import pytest
 import yaml
 from jinja2 import meta, nodes
 
-from lab.playbook import render_role_template
+from lab.playbook import render_role_template, render_template
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ROLES_DIR = PROJECT_DIR / "roles"
@@ -50,6 +50,8 @@ NOT_A_SECRET = re.compile(r"_(file|dir|path)$")
 NOT_WRITTEN = {
     # Only tested for emptiness: Prometheus reads the password from its password_file.
     "prometheus.yml.j2": {"prometheus_haproxy_stats_password", "haproxy_stats_password"},
+    # Only its bcrypt hash is written: the exporters' web config.
+    "web.yml.j2": {"_shared_web_password"},
 }
 # Controller files copied with `src` whose content is secret (a private key).
 SECRET_SOURCES = {"haproxy_tls_pem_file"}
@@ -429,7 +431,7 @@ def test_the_command_line_analysis_is_not_vacuous():
 RENDERED = [
     ("redis", "redis.conf.j2", "redis1", {"redis": {"redis1": "192.0.2.10"}}, ["redis_password"]),
     ("redis_exporter", "prometheus-redis-exporter.default.j2", "redis1", {"redis": {"redis1": "192.0.2.10"}},
-     ["redis_password"]),
+     ["redis_password", "metrics_scrape_password"]),
     ("horilla", "horilla.env.j2", "app1", {"app": {"app1": "192.0.2.20"}, "postgres": {"db1": "192.0.2.30"},
                                           "loadbalancers": {"lb1": "192.0.2.40"}},
      ["horilla_secret_key", "postgresql_app_password"]),
@@ -459,3 +461,27 @@ def test_the_exempted_secret_does_not_reach_the_file(tmp_path):
     text = render_role_template(tmp_path, "prometheus", "prometheus.yml.j2", "mon1", groups, settings)
     assert "password_file:" in text  # the branch that references the password was taken
     assert marker not in text
+
+
+def test_the_exporters_web_config_holds_a_hash_that_checks_the_password_not_the_password(tmp_path):
+    import bcrypt
+
+    marker = "MARKER-metrics_scrape_password-0123456789"
+    shared = ROLES_DIR / "shared"
+
+    def render(where: Path) -> str:
+        where.mkdir(exist_ok=True)
+        return render_template(
+            where,
+            shared / "templates" / "web.yml.j2",
+            "db1",
+            {"postgres": {"db1": "192.0.2.31"}},
+            {"metrics_scrape_password": marker},
+            vars_files=[shared / "defaults" / "main.yml"],
+        )
+
+    text = render(tmp_path / "first")
+    users = yaml.safe_load(text)["basic_auth_users"]
+    assert marker not in text
+    assert bcrypt.checkpw(marker.encode(), users["prometheus"].encode())
+    assert render(tmp_path / "again") == text, "the same password gives the same file: a re-run changes nothing"

@@ -90,3 +90,51 @@ def test_the_role_creates_the_group_the_commands_name():
 
     role_vars = Path(__file__).resolve().parents[2] / "roles" / "ops_cli" / "vars" / "main.yml"
     assert yaml.safe_load(role_vars.read_text())["_ops_cli_group"] == OPERATORS_GROUP
+
+
+def test_the_api_user_is_sent_from_the_first_request_to_prometheus_and_alertmanager_only(tmp_path: Path):
+    """open_apis(): the password comes from its file; Prometheus and Alertmanager get it
+    with the first request (no 401 round trip), any other URL never does."""
+    import base64
+    import http.server
+    import threading
+    import urllib.request
+
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    (tmp_path / "password").write_text("s3cret-api-password\n")
+    env = {
+        "HORILLA_PROMETHEUS_URL": f"{base}/prom",
+        "HORILLA_ALERTMANAGER_URL": f"{base}/am",
+        "HORILLA_MONITORING_USER": "horilla-ops",
+        "HORILLA_MONITORING_PASSWORD_FILE": str(tmp_path / "password"),
+    }
+    try:
+        Settings.load(environ=env, settings_file=tmp_path / "missing.env").open_apis()
+        for path in ("/prom/api/v1/query", "/am/api/v2/alerts", "/elsewhere"):
+            urllib.request.urlopen(f"{base}{path}", timeout=5).close()  # noqa: S310 (a local test server)
+    finally:
+        urllib.request.install_opener(None)
+        server.shutdown()
+    token = "Basic " + base64.b64encode(b"horilla-ops:s3cret-api-password").decode()
+    assert seen == [token, token, None]
+
+
+def test_an_api_user_without_a_readable_password_file_is_an_error(tmp_path: Path):
+    env = {"HORILLA_MONITORING_USER": "horilla-ops", "HORILLA_MONITORING_PASSWORD_FILE": str(tmp_path / "none")}
+    with pytest.raises(SettingsError, match="cannot read HORILLA_MONITORING_PASSWORD_FILE"):
+        Settings.load(environ=env, settings_file=tmp_path / "missing.env").open_apis()
+    with pytest.raises(SettingsError, match="HORILLA_MONITORING_PASSWORD_FILE is not"):
+        Settings.load(environ={"HORILLA_MONITORING_USER": "x"}, settings_file=tmp_path / "missing.env").open_apis()

@@ -7,6 +7,7 @@ import ssl
 from pathlib import Path
 
 import pytest
+import requests
 
 from lab import testing
 
@@ -56,11 +57,16 @@ def test_log_directory_and_kernel_settings(host):
     assert conf.contains("^vm.swappiness = 10$")
 
 
-def test_node_exporter_answers_for_every_host_from_the_monitoring_host(host):
+def test_node_exporter_answers_every_host_over_tls_to_the_scrape_user_only(host):
+    """Issue 23: /metrics over TLS the internal CA signed for the host's address, to the
+    user Prometheus scrapes with; a wrong password gets 401, plain http no metrics."""
     me_ = me(host)
     assert host.service("prometheus-node-exporter").is_running
     assert not host.socket("tcp://0.0.0.0:9100").is_listening
-    body = testing.host("mon1").check_output(f"curl -sf http://{me_.address}:9100/metrics")
+    body = testing.metrics(me_.name, 9100)
     assert "node_cpu_seconds_total{" in body
+    assert testing.scrape(me_.name, 9100, password="not-the-scrape-password").status_code == 401  # noqa: S106
+    plain = requests.get(f"http://{me_.address}:9100/metrics", timeout=10)
+    assert plain.status_code == 400 and "node_cpu" not in plain.text
     for group in me_.groups:
         assert f'horilla_inventory_group_info{{group="{group}"}} 1' in body

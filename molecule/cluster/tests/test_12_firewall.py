@@ -181,7 +181,7 @@ PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
     "patroni": ([8008], "Patroni's REST API over http"),
     "etcd": ([2379, 2380], "etcd client and peer traffic without TLS"),
     "redis": ([6379, 26379], "Redis and Sentinel without TLS"),
-    "metrics": ([9100, 9114, 9115, 9121, 9187, 9090, 9093, 9094], "exporters, Prometheus, Alertmanager: no web config"),
+    "prometheus and alertmanager": ([9090, 9093, 9094], "their APIs and gossip: no web config yet"),
     "haproxy stats": ([8404], "HAProxy's stats and metrics, basic auth in clear"),
     "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
 }
@@ -194,6 +194,11 @@ TLS_PORTS = {
     5000: "PostgreSQL's primary through HAProxy (TLS passed through)",
     5001: "PostgreSQL's replicas through HAProxy (TLS passed through)",
     8080: "the operators' dashboard",
+    9100: "node_exporter (roles/shared web_config.yml)",
+    9114: "elasticsearch_exporter",
+    9115: "blackbox_exporter",
+    9121: "redis_exporter",
+    9187: "postgres_exporter",
 }
 
 

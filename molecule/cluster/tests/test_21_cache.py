@@ -72,7 +72,7 @@ def test_exporter_reports_the_server(name):
     address = testing.address(name)
     assert host.socket(f"tcp://{address}:9121").is_listening
     assert not host.socket("tcp://0.0.0.0:9121").is_listening
-    body = host.check_output(f"curl -sf http://{address}:9121/metrics")
+    body = testing.metrics(name, 9121)
     assert "redis_up 1" in body.splitlines()
     role = redis_lab.server(name).info("replication")["role"]
     assert any(line.startswith("redis_instance_info{") and f'role="{role}"' in line for line in body.splitlines())

@@ -169,7 +169,7 @@ def test_service_runs_as_its_own_user_with_the_limits_of_its_unit(host):
 
 
 def test_exporter_reports_the_cluster(node, es):
-    body = requests.get(f"http://{es.address(node)}:9114/metrics", timeout=10).text
+    body = testing.metrics(node, 9114)
     assert 'elasticsearch_cluster_health_status{cluster="horilla",color="green"} 1' in body
     assert 'elasticsearch_cluster_health_number_of_nodes{cluster="horilla"} 3' in body
     heap = [

@@ -8,7 +8,6 @@ import shlex
 import subprocess
 import tarfile
 import time
-import urllib.request
 from datetime import datetime
 
 import pytest
@@ -187,8 +186,7 @@ def test_restore_list_shows_both_tools():
 
 
 def metrics_of(host: str) -> str:
-    with urllib.request.urlopen(f"http://{testing.address(host)}:9100/metrics", timeout=5) as resp:
-        return resp.read().decode()
+    return testing.metrics(host, 9100)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ def address(host):
 
 
 def scrape(host, address: str) -> str:
-    return host.check_output(f"curl -sf http://{address}:9100/metrics")
+    return host.check_output(testing.scrape_command(address, 9100))
 
 
 def test_service_running_and_enabled(host):
@@ -65,11 +65,14 @@ def test_textfile_written_by_another_role_is_exported(host, address):
 
 def test_reachable_from_the_monitoring_group_only(host):
     """Prometheus scrapes across the network: a monitoring host reaches every peer's
-    exporter, any other host is refused (curl: 7, a reset at once, not a timeout)."""
+    exporter (TLS the host's CA verifies; no password here, so a 401: curl 22), any
+    other host is refused (curl: 7, a reset at once, not a timeout)."""
     me = testing.lab().host(host.check_output("hostname"))
     for peer in testing.lab().hosts.values():
         if peer.name == me.name:
             continue
-        rc = host.run(f"curl -s -o /dev/null --max-time 10 http://{peer.address}:9100/metrics").rc
-        expected = 0 if "monitoring" in me.groups else 7
+        rc = host.run(
+            f"curl -sf -o /dev/null --max-time 10 --cacert /etc/prometheus/tls/ca.crt https://{peer.address}:9100/metrics"
+        ).rc
+        expected = 22 if "monitoring" in me.groups else 7
         assert rc == expected, f"{me.name} -> {peer.name}:9100: curl {rc}, expected {expected}"

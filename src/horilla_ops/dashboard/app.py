@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = DashboardSettings.load()
-        monitoring = Settings.load()
+        monitoring = Settings.load().open_apis()
         password = settings.password()
         tls = {"HORILLA_DASHBOARD_CERT": settings.cert_file, "HORILLA_DASHBOARD_KEY": settings.key_file}
         for name, path in tls.items():

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.load()
+        settings = Settings.load().open_apis()
     except SettingsError as exc:
         print(f"horilla-maintenance: {exc}", file=sys.stderr)
         return 2

@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the period must end after it starts (and start in the past)")
 
     try:
-        settings = Settings.load()
+        settings = Settings.load().open_apis()
     except SettingsError as exc:
         print(f"horilla-sla-report: {exc}", file=sys.stderr)
         return 2

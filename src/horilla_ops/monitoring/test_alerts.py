@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.load()
+        settings = Settings.load().open_apis()
     except SettingsError as exc:
         print(f"horilla-test-alerts: {exc}", file=sys.stderr)
         return 2
