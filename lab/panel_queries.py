@@ -12,7 +12,7 @@ on the path of every test run: pyproject.toml's pytest pythonpath).
     QUERIES = panel_queries.queries()
     @pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
     def test_panel_returns_data(query):
-        panel_queries.check(query, "http://mon1:9090", present={"node", "horilla", ...})
+        panel_queries.check(query, lab.cluster.monitoring.prometheus(), present={"node", "horilla", ...})
 
 Components are read from the expressions themselves: a selector's metric name says
 which exporter publishes it (`redis_*` is the redis job) and `up` / `probe_success`

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import posixpath
+import re
 from functools import cache
 
 import jinja2
@@ -66,12 +67,36 @@ def resolve(text: str, scope: dict, depth: int = 6) -> list[str]:
         else:
             options = values.get(name)
         assert options, f"no value found for {name} in {text!r}"
-        choices.append([(name, str(o)) for o in options])
+        choices.append([(name, o if isinstance(o, dict) else str(o)) for o in options])
     out = []
     for combo in itertools.product(*choices):
         rendered = JINJA.from_string(text).render(dict(combo))
         out += resolve(rendered, scope, depth - 1) if "{{" in rendered and depth else [rendered]
     return out
+
+
+def loop_items(loop: object) -> object:
+    """A loop over `{{ name | dict2items }}`: an item per key the playbooks give `name`
+    (ops_cli_secrets' file names); any other loop as it is written."""
+    match = re.fullmatch(r"\{\{ *(\w+) *\| *dict2items *\}\}", loop) if isinstance(loop, str) else None
+    if not match:
+        return loop
+    keys: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == match.group(1) and isinstance(value, dict):
+                    keys.update(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for playbook in sorted((PROJECT_DIR / "playbooks").glob("*.yml")):
+        walk(load(playbook))
+    assert keys, f"no playbook gives {match.group(1)}"
+    return [{"key": key} for key in sorted(keys)]
 
 
 def secret_files() -> list[tuple[str, str]]:
@@ -83,7 +108,7 @@ def secret_files() -> list[tuple[str, str]]:
         _, args = module_of(task)
         scope = dict(task.get("vars") or {})
         if task.get("loop") is not None:
-            scope["item"] = task["loop"]
+            scope["item"] = loop_items(task["loop"])
         found += [(ident, path) for path in resolve(str(args["dest"]), scope)]
     # Keys made on the host itself (the shared certificate tasks make the CA's on the controller).
     for path in sorted(set(ROLES_DIR.glob("*/tasks/*.yml")) - {ROLES_DIR / "shared" / "tasks" / "certificate.yml"}):

@@ -89,7 +89,11 @@ def probe(target):
                     pass  # a server that waits for the client to speak first
             with context.wrap_socket(s, server_hostname=address):
                 return target, "tls"
-    except (OSError, ssl.SSLError):
+    except ssl.SSLError as exc:
+        # A TLS alert is a TLS server's answer (one that wants a client certificate);
+        # anything else (a wrong version number: plain text back) is not.
+        return target, "tls" if "ALERT" in (exc.reason or "") else "plaintext"
+    except OSError:
         return target, "plaintext"
 with ThreadPoolExecutor(16) as pool:
     print(json.dumps(dict(pool.map(probe, spec["targets"]))))

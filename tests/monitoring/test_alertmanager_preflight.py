@@ -11,6 +11,12 @@ import yaml
 from lab import playbook
 
 SINK = "https://hooks.example.com/alerts"
+# What every monitoring host's preflight asks beside the alerting (the API's TLS and users).
+WEB = {
+    "metrics_scrape_password": "m" * 32,
+    "monitoring_api_password": "a" * 32,
+    "metrics_tls_ca_dir": "/nonexistent/internal-ca",
+}
 
 
 def preflight(
@@ -28,7 +34,7 @@ def preflight(
         "name": f"Preflight of the {role} role",
         "hosts": "monitoring",
         "gather_facts": False,
-        "vars": settings,
+        "vars": {**WEB, **settings},
         "tasks": [
             {
                 "name": f"Preflight {role}",

@@ -50,10 +50,16 @@ def test_without_a_password_haproxy_is_scraped_without_auth(tmp_path) -> None:
 
 
 def test_every_exporter_is_scraped_over_verified_tls_with_the_scrape_user(tmp_path) -> None:
-    """node, postgres, redis and elasticsearch exporters and every blackbox probe (the
-    probes are asked of blackbox_exporter): https, the internal CA, the scrape user."""
-    jobs = {job["job_name"]: job for job in render(tmp_path, SECRET)["scrape_configs"]}
-    exporters = ["node", "postgres", "redis", "elasticsearch", "blackbox_http", "blackbox_http_vip", "blackbox_tcp"]
+    """node, postgres, redis and elasticsearch exporters, Prometheus and Alertmanager
+    themselves, and every blackbox probe (the probes are asked of blackbox_exporter):
+    https, the internal CA, the scrape user. Alerts go to the Alertmanagers the same way."""
+    config = render(tmp_path, SECRET)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    exporters = ["node", "postgres", "redis", "elasticsearch", "prometheus", "alertmanager"]
+    exporters += ["blackbox_http", "blackbox_http_vip", "blackbox_tcp"]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    jobs["alerting"] = alertmanagers
+    exporters.append("alerting")
     for name in exporters:
         job = jobs[name]
         assert job["scheme"] == "https", name

@@ -181,7 +181,6 @@ PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
     "patroni": ([8008], "Patroni's REST API over http"),
     "etcd": ([2379, 2380], "etcd client and peer traffic without TLS"),
     "redis": ([6379, 26379], "Redis and Sentinel without TLS"),
-    "prometheus and alertmanager": ([9090, 9093, 9094], "their APIs and gossip: no web config yet"),
     "haproxy stats": ([8404], "HAProxy's stats and metrics, basic auth in clear"),
     "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
 }
@@ -199,6 +198,9 @@ TLS_PORTS = {
     9115: "blackbox_exporter",
     9121: "redis_exporter",
     9187: "postgres_exporter",
+    9090: "Prometheus (the web config of the host's exporters)",
+    9093: "Alertmanager's API",
+    9094: "the Alertmanagers' gossip (mutual TLS)",
 }
 
 

@@ -16,6 +16,7 @@ import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 import yaml
 
 from horilla_ops.monitoring.status import Q_EXTERNAL, Q_RESPONSE_P95
@@ -69,12 +70,28 @@ def targets_up() -> list[dict]:
 
 def test_listeners_on_the_internal_address_only(host):
     address = mon()
-    # 9094: the Alertmanagers' gossip (TCP and UDP), between monitoring hosts only.
+    # 9094: the Alertmanagers' gossip, between monitoring hosts only: over mutual TLS,
+    # so TCP alone (memberlist's UDP packets travel inside the TLS connections).
     for port in (9090, 9093, 9094, 9115, 8080):
         assert host.socket(f"tcp://{address}:{port}").is_listening, port
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
-    assert host.socket(f"udp://{address}:9094").is_listening
-    assert not host.socket("udp://0.0.0.0:9094").is_listening
+    assert not host.socket(f"udp://{address}:9094").is_listening
+
+
+@pytest.mark.parametrize("api", ["prometheus", "alertmanager"])
+def test_the_apis_answer_only_an_authenticated_user_over_verified_tls(api):
+    """Issue 23: Prometheus' and Alertmanager's APIs over https the internal CA signed,
+    to the users of the web config only: none or a wrong password gets 401, http a 400."""
+    ca = str(testing.secrets_dir() / "internal-ca" / "ca.crt")
+    for name in testing.names("monitoring"):
+        base = monitoring.prometheus_url(name) if api == "prometheus" else monitoring.alertmanager_url(name)
+        url = f"{base}/api/v1/status/buildinfo" if api == "prometheus" else f"{base}/api/v2/status"
+        user = (monitoring.API_USER, testing.secret("monitoring_api_password"))
+        assert requests.get(url, auth=user, verify=ca, timeout=10).status_code == 200, url
+        assert requests.get(url, verify=ca, timeout=10).status_code == 401, url
+        assert requests.get(url, auth=(user[0], "not-the-password"), verify=ca, timeout=10).status_code == 401, url
+        plain = requests.get(url.replace("https://", "http://"), auth=user, timeout=10)
+        assert plain.status_code == 400 and "version" not in plain.text, url
 
 
 def test_each_monitoring_host_watches_the_whole_site_and_alerts_through_every_alertmanager():
@@ -109,7 +126,7 @@ def test_an_alert_sent_to_both_alertmanagers_is_notified_once(sink):
     alert = {"labels": labels, "startsAt": now.isoformat(), "endsAt": now.replace(year=now.year + 1).isoformat()}
     names = testing.names("monitoring")
     for name in names:
-        monitoring.post_json(f"http://{testing.address(name)}:9093/api/v2/alerts", [alert])
+        monitoring.post_json(f"{monitoring.alertmanager_url(name)}/api/v2/alerts", [alert])
     try:
         testing.wait_for(lambda: sink.first("HorillaPairDrill", "firing", started, instance), 60, "the notification")
         # A second Alertmanager that missed its peer's notification would send its own
@@ -119,7 +136,7 @@ def test_an_alert_sent_to_both_alertmanagers_is_notified_once(sink):
     finally:
         resolved = {**alert, "endsAt": datetime.now(UTC).isoformat()}
         for name in names:
-            monitoring.post_json(f"http://{testing.address(name)}:9093/api/v2/alerts", [resolved])
+            monitoring.post_json(f"{monitoring.alertmanager_url(name)}/api/v2/alerts", [resolved])
 
 
 def test_every_target_is_scraped_and_up(host, targets_up):
@@ -209,7 +226,7 @@ def test_a_down_host_inhibits_its_own_warnings(host):
         return {"labels": labels, "startsAt": now.isoformat(), "endsAt": ends}
 
     posted = [alert("HostDown", "ghost1"), alert("HostHighCpuUsage", "ghost1"), alert("HostHighCpuUsage", "ghost2")]
-    monitoring.post_json(f"http://{mon()}:9093/api/v2/alerts", posted)
+    monitoring.post_json(f"{monitoring.alertmanager_url()}/api/v2/alerts", posted)
     try:
         expected = {
             ("HostDown", "ghost1"): "active",
@@ -228,7 +245,7 @@ def test_a_down_host_inhibits_its_own_warnings(host):
         assert seen[-1] == expected
     finally:
         resolve = [{**a, "endsAt": datetime.now(UTC).isoformat()} for a in posted]
-        monitoring.post_json(f"http://{mon()}:9093/api/v2/alerts", resolve)
+        monitoring.post_json(f"{monitoring.alertmanager_url()}/api/v2/alerts", resolve)
 
 
 def status_json(host) -> dict:

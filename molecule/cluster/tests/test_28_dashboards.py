@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from lab import panel_queries, testing
-from lab.cluster import report
+from lab import panel_queries
+from lab.cluster import monitoring, report
 
 PRESENT = panel_queries.COMPONENTS
 QUERIES = panel_queries.queries()
@@ -24,8 +24,9 @@ RATE_INTERVAL = "1m"
 RESULTS: dict[str, dict] = {}
 
 
-def prometheus_url() -> str:
-    return f"http://{testing.lab().host('mon1').address}:9090"
+def prometheus():
+    """mon1's Prometheus, as the operators' commands ask it (https, the API user)."""
+    return monitoring.prometheus("mon1")
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
@@ -34,7 +35,7 @@ def test_panel_query_returns_data(query):
     result = {"components": sorted(query.components), "expr": query.expr}
     RESULTS[query.id] = {**result, "outcome": "failed"}
     # Rate and histogram queries need a few scrapes after converge: wait up to 60 s.
-    series = panel_queries.check(query, prometheus_url(), PRESENT, RATE_INTERVAL, wait=60)
+    series = panel_queries.check(query, prometheus(), PRESENT, RATE_INTERVAL, wait=60)
     RESULTS[query.id] = {
         **result,
         "outcome": "data",
@@ -48,7 +49,7 @@ def test_a_query_without_series_fails():
     """The check above is not vacuous: a panel whose query finds nothing fails."""
     query = panel_queries.Query("probe", "no such metric", 1, "A", 'node_no_such_metric{job="node"}')
     with pytest.raises(AssertionError, match="no series"):
-        panel_queries.check(query, prometheus_url(), PRESENT)
+        panel_queries.check(query, prometheus(), PRESENT)
 
 
 def test_write_the_report():
