@@ -65,6 +65,12 @@ def secrets_dir() -> Path:
     return Path(lab().inventory) / ".secrets"
 
 
+def internal_ca_file() -> str:
+    """The lab's internal CA (internal-ca/ca.crt): it signs Postgres' certificates and the
+    monitoring plane's (postgresql_tls_ca_dir, metrics_tls_ca_dir)."""
+    return str(secrets_dir() / "internal-ca" / "ca.crt")
+
+
 def scrape(name: str, port: int, path: str = "/metrics", password: str | None = None) -> requests.Response:
     """An exporter's page as Prometheus asks for it: https, its certificate checked against
     the internal CA, basic auth as the scrape user (another password when given). From
@@ -72,7 +78,7 @@ def scrape(name: str, port: int, path: str = "/metrics", password: str | None = 
     return requests.get(
         f"https://{address(name)}:{port}{path}",
         auth=("prometheus", secret("metrics_scrape_password") if password is None else password),
-        verify=str(secrets_dir() / "internal-ca" / "ca.crt"),
+        verify=internal_ca_file(),
         timeout=10,
     )
 

@@ -49,7 +49,7 @@ def _request(method: str, url: str, timeout: float, payload: object = None) -> r
         json=payload,
         timeout=timeout,
         auth=(API_USER, testing.secret("monitoring_api_password")) if secure else None,
-        verify=str(testing.secrets_dir() / "internal-ca" / "ca.crt") if secure else True,
+        verify=testing.internal_ca_file() if secure else True,
     )
 
 

@@ -127,7 +127,7 @@ def psql(name: str, sql: str, database: str = "postgres") -> str:
 
 def ca_file() -> str:
     """The lab CA that signs every Postgres node's certificate (postgresql_tls_ca_dir)."""
-    return str(testing.secrets_dir() / "internal-ca" / "ca.crt")
+    return testing.internal_ca_file()
 
 
 def connect(port: int = PRIMARY_PORT, host: str | None = None, **kwargs):

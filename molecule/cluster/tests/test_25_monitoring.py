@@ -82,7 +82,7 @@ def test_listeners_on_the_internal_address_only(host):
 def test_the_apis_answer_only_an_authenticated_user_over_verified_tls(api):
     """Issue 23: Prometheus' and Alertmanager's APIs over https the internal CA signed,
     to the users of the web config only: none or a wrong password gets 401, http a 400."""
-    ca = str(testing.secrets_dir() / "internal-ca" / "ca.crt")
+    ca = testing.internal_ca_file()
     for name in testing.names("monitoring"):
         base = monitoring.prometheus_url(name) if api == "prometheus" else monitoring.alertmanager_url(name)
         url = f"{base}/api/v1/status/buildinfo" if api == "prometheus" else f"{base}/api/v2/status"
