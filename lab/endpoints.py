@@ -25,7 +25,7 @@ class Endpoint:
 # does not answer is printed as such: nothing claims a service that is not there.
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("loadbalancers", "Horilla (through the VIP)", "https://{vip}/", 443, per_host=False),
-    Endpoint("loadbalancers", "HAProxy stats and /metrics (auth)", "http://{host}:8404/stats", 8404),
+    Endpoint("loadbalancers", "HAProxy stats and /metrics (auth)", "https://{host}:8404/stats", 8404),
     Endpoint(
         "loadbalancers",
         "Postgres primary / replicas (through the internal VIP)",
@@ -35,7 +35,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         vip="internal_vip",
     ),
     Endpoint("app", "gunicorn (Horilla)", "http://{host}:8000/health/", 8000),
-    Endpoint("postgres", "Patroni REST API", "http://{host}:8008/cluster", 8008),
+    Endpoint("postgres", "Patroni REST API (client certificate)", "https://{host}:8008/cluster", 8008),
     Endpoint("etcd", "etcd client", "http://{host}:2379/health", 2379),
     Endpoint("redis", "Redis", "redis://{host}:6379", 6379),
     Endpoint("sentinel", "Redis Sentinel", "redis://{host}:26379", 26379),

@@ -19,7 +19,7 @@ import requests
 import testinfra
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
-from lab.state import LabState, load
+from lab.state import STATE_DIR, LabState, load
 
 T = TypeVar("T")
 
@@ -69,6 +69,50 @@ def internal_ca_file() -> str:
     """The lab's internal CA (internal-ca/ca.crt): it signs Postgres' certificates and the
     monitoring plane's (postgresql_tls_ca_dir, metrics_tls_ca_dir)."""
     return str(secrets_dir() / "internal-ca" / "ca.crt")
+
+
+@cache
+def internal_client_cert() -> tuple[str, str]:
+    """A client certificate of the lab's internal CA for the tests (CN lab-tests), as
+    (certificate file, key file): Patroni's REST API answers no one without one
+    (verify_client: required). Signed on first use in a process, with the CA's key on
+    the controller, into the lab's state directory."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_dir = secrets_dir() / "internal-ca"
+    ca = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab-tests")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        # Python 3.13's ssl (Debian 13's Patroni) verifies strictly (VERIFY_X509_STRICT):
+        # a certificate without its issuer's key identifier is "unknown" to it.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = STATE_DIR / "tls" / lab().name
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_file, key_file = out / "lab-tests.crt", out / "lab-tests.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
 
 
 def scrape(name: str, port: int, path: str = "/metrics", password: str | None = None) -> requests.Response:

@@ -24,12 +24,22 @@ def test_postgres_listeners_follow_the_patroni_nodes(tmp_path):
     cfg = render(tmp_path, {"postgres": ["db1", "db2"]})
     assert "listen postgres_primary" in cfg
     assert "listen postgres_replicas" in cfg
-    assert "http-check send meth GET uri /primary" in cfg
-    assert "http-check send meth GET uri /replica?lag=16MB" in cfg
+    assert "http-check send meth OPTIONS uri /primary" in cfg
+    assert "http-check send meth OPTIONS uri /replica?lag=16MB" in cfg
     default_servers = [line for line in cfg.splitlines() if line.strip().startswith("default-server")]
     assert len(default_servers) == 2
     assert all("on-marked-down shutdown-sessions" in line for line in default_servers)
     assert cfg.count("check port 8008") == 4
+    # Patroni's REST API is https and wants a client certificate: every check verifies
+    # the node's certificate (CA and name) and shows the load balancer's own.
+    servers = [line.split() for line in cfg.splitlines() if line.strip().startswith("server db")]
+    assert len(servers) == 4
+    for words in servers:
+        assert words[words.index("check-ssl") :] == [
+            "check-ssl", "verify", "required", "ca-file", "/etc/haproxy/tls/internal-ca.crt",
+            "verifyhost", words[1], "crt", "/etc/haproxy/tls/internal.pem",
+        ]  # fmt: skip
+        assert "ssl" not in words  # the client's own TLS to Postgres is passed through
     assert "bind 192.0.2.12:5000\n" in cfg  # lb1's internal address, not every interface
     assert "*:5000" not in cfg and "0.0.0.0" not in cfg  # noqa: S104 (asserting its absence)
 
@@ -53,8 +63,11 @@ def test_no_postgres_group_no_postgres_listeners(tmp_path, groups):
 
 def test_stats_frontend_internal_and_authenticated(tmp_path):
     cfg = render(tmp_path, {})
-    assert "bind 192.0.2.10:8404\n" in cfg  # lb1's internal address only
-    assert "tcp-request connection reject unless { src 192.0.2.10 }" in cfg
+    # lb1's internal address over TLS (its certificate of the internal CA), and a plain
+    # listener on loopback for keepalived's probe; nothing else.
+    binds = [line.strip() for line in cfg.split("frontend stats")[1].split("\n\n")[0].splitlines() if "bind" in line]
+    assert binds == ["bind 192.0.2.10:8404 ssl crt /etc/haproxy/tls/internal.pem", "bind 127.0.0.1:8404"]
+    assert "tcp-request connection reject unless { src 127.0.0.1 192.0.2.10 }" in cfg
     assert "http-request auth realm haproxy unless { http_auth(stats_users) }" in cfg
     assert "user monitor insecure-password s3cret-for-the-template-test" in cfg
     # /metrics is served after the auth rule, /livez (keepalived's probe) before it.

@@ -3,8 +3,10 @@ writer that commits numbered rows and remembers which commits were acknowledged.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import ssl
 import time
 import urllib.request
 
@@ -28,12 +30,22 @@ def balancer() -> str:
     return testing.address(testing.names("loadbalancers")[0])
 
 
+@functools.cache
+def _patroni_tls() -> ssl.SSLContext:
+    """Patroni's certificates checked against the internal CA; the tests' own client
+    certificate shown (verify_client: required)."""
+    context = ssl.create_default_context(cafile=testing.internal_ca_file())
+    context.load_cert_chain(*testing.internal_client_cert())
+    return context
+
+
 def patroni(path: str, host: str | None = None, timeout: float = 2) -> dict:
     """GET a Patroni REST endpoint of one node, or of the first node that answers."""
     last: Exception | None = None
     for name in [host] if host else hosts():
         try:
-            with urllib.request.urlopen(f"http://{testing.address(name)}:{PATRONI_PORT}{path}", timeout=timeout) as r:
+            url = f"https://{testing.address(name)}:{PATRONI_PORT}{path}"
+            with urllib.request.urlopen(url, timeout=timeout, context=_patroni_tls()) as r:
                 return json.load(r)
         except OSError as exc:  # URLError, timeouts, refused: try the next node
             last = exc

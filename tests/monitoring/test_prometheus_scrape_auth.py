@@ -38,10 +38,25 @@ def haproxy_job(config: dict) -> dict:
     return next(job for job in config["scrape_configs"] if job["job_name"] == "haproxy")
 
 
-def test_haproxy_is_scraped_with_a_password_file(tmp_path) -> None:
+def test_haproxy_is_scraped_over_verified_tls_with_a_password_file(tmp_path) -> None:
     job = haproxy_job(render(tmp_path, SECRET))
     assert job["basic_auth"] == {"username": "monitor", "password_file": "/etc/prometheus/haproxy-stats.password"}
+    assert job["scheme"] == "https"
+    assert job["tls_config"] == {"ca_file": "/etc/prometheus/tls/ca.crt"}
     assert len(job["static_configs"]) == 2
+
+
+def test_patroni_is_scraped_over_verified_tls_with_the_hosts_certificate(tmp_path) -> None:
+    """Patroni's REST API answers only clients with a certificate of the internal CA."""
+    (job,) = [job for job in render(tmp_path, SECRET)["scrape_configs"] if job["job_name"] == "patroni"]
+    assert job["scheme"] == "https"
+    assert job["tls_config"] == {
+        "ca_file": "/etc/prometheus/tls/ca.crt",
+        "cert_file": "/etc/prometheus/tls/node.crt",
+        "key_file": "/etc/prometheus/tls/node.key",
+    }
+    assert "basic_auth" not in job
+    assert job["static_configs"][0]["targets"] == ["192.0.2.31:8008"]
 
 
 def test_without_a_password_haproxy_is_scraped_without_auth(tmp_path) -> None:
@@ -66,5 +81,5 @@ def test_every_exporter_is_scraped_over_verified_tls_with_the_scrape_user(tmp_pa
         assert job["tls_config"] == {"ca_file": "/etc/prometheus/tls/ca.crt"}, name
         assert job["basic_auth"] == {"username": "prometheus", "password_file": "/etc/prometheus/scrape.password"}, name
     # Not exporters of the Prometheus toolkit: their own TLS is issue 23's still.
-    for name in set(jobs) - set(exporters) - {"haproxy"}:
+    for name in set(jobs) - set(exporters) - {"haproxy", "patroni"}:
         assert "scheme" not in jobs[name], name

@@ -24,9 +24,14 @@ def me(host) -> str:
     return host.check_output("hostname")
 
 
+# Patroni's REST API wants a client certificate of the internal CA: the node's own.
+TLS = "/etc/postgresql/tls"
+PATRONI_CURL = f"curl -s --cacert {TLS}/ca.crt --cert {TLS}/server.crt --key {TLS}/server.key"
+
+
 def metrics(host, port: int, path: str = "/metrics") -> str:
-    if port == 8008:  # Patroni's REST API: http still (issue 23)
-        return host.check_output(f"curl -sf http://{testing.address(me(host))}:{port}{path}")
+    if port == 8008:
+        return host.check_output(f"{PATRONI_CURL} -f https://{testing.address(me(host))}:{port}{path}")
     return testing.metrics(me(host), port, path)
 
 
@@ -191,10 +196,19 @@ def test_only_the_app_user_and_database_pass_the_load_balancers(user, database, 
         cluster.connect(user=user, dbname=database, password=testing.secret(secret)).close()
 
 
+def test_patroni_answers_only_clients_with_a_certificate_of_the_internal_ca(host):
+    """https with the node's certificate (checked by address); no answer without a client
+    certificate, even to a GET; none over plain http."""
+    api = f"https://{testing.address(me(host))}:8008"
+    assert host.check_output(f"{PATRONI_CURL} -o /dev/null -w '%{{http_code}}' {api}/patroni") == "200"
+    anonymous = host.run(f"curl -s --max-time 5 -o /dev/null --cacert {TLS}/ca.crt {api}/patroni")
+    assert anonymous.rc in (35, 56), anonymous  # the handshake refused, or the connection reset after it
+    assert host.run(f"curl -sf --max-time 5 -o /dev/null http://{testing.address(me(host))}:8008/patroni").rc != 0
+
+
 def test_patroni_write_endpoints_need_authentication(host):
-    code = host.check_output(
-        f"curl -s -o /dev/null -w '%{{http_code}}' -X POST http://{testing.address(me(host))}:8008/restart"
-    )
+    api = f"https://{testing.address(me(host))}:8008"
+    code = host.check_output(f"{PATRONI_CURL} -o /dev/null -w '%{{http_code}}' -X POST {api}/restart")
     assert code == "401"
 
 

@@ -53,6 +53,7 @@ def test_listeners_are_the_internal_address_and_the_vip_only(host):
         assert host.socket(f"tcp://{lb.vip()}:{port}").is_listening, "bound with transparent, VIP or not"
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening
     assert host.socket(f"tcp://{address}:8404").is_listening
+    assert host.socket("tcp://127.0.0.1:8404").is_listening  # keepalived's probe, in clear on loopback
     assert not host.socket(f"tcp://{lb.vip()}:8404").is_listening
     assert not host.socket("tcp://0.0.0.0:8404").is_listening
     # The database: on the private network only (the internal VIP), never the public VIP.
@@ -68,10 +69,20 @@ def test_every_app_node_is_up(host):
     assert lb.server_states(me(host), lb.FAIL_OPEN_BACKEND) == dict.fromkeys(lb.app_nodes(), "UP")
 
 
-def test_stats_and_metrics_need_authentication(host):
+def test_stats_and_metrics_need_tls_and_authentication(host):
+    """On the internal address: TLS with the load balancer's certificate of the internal
+    CA (checked by name), then basic auth; plain http gets nothing."""
     name = me(host)
-    base = f"http://{testing.address(name)}:8404"
+    address = testing.address(name)
+    base = f"https://{address}:8404"
+    ca = "/etc/haproxy/tls/internal-ca.crt"
     password = host.check_output("grep -Po '(?<=insecure-password ).*' /etc/haproxy/haproxy.cfg")
+    assert host.run(f"curl -sf --max-time 5 -o /dev/null http://{address}:8404/livez").rc != 0
+    assert (
+        host.run(f"curl -s --max-time 5 -o /dev/null --cacert {ca} --resolve other.name:8404:{address} "
+                 "https://other.name:8404/livez").rc == 60
+    ), "the certificate names the load balancer, not any name"  # fmt: skip
+    base = f"--cacert {ca} {base}"
     assert curl(host, f"-o /dev/null -w '%{{http_code}}' {base}/metrics") == "401"
     assert curl(host, f"-o /dev/null -w '%{{http_code}}' {base}/stats") == "401"
     assert curl(host, f"-o /dev/null -w '%{{http_code}}' -u monitor:wrong-password {base}/metrics") == "401"
@@ -82,14 +93,22 @@ def test_stats_and_metrics_need_authentication(host):
     assert re.search(r'^haproxy_frontend_http_requests_total\{proxy="horilla"\} \d+', metrics, re.M)
     assert 'haproxy_server_check_status{proxy="horilla",server="app1"' in metrics
     assert "Statistics Report" in curl(host, f"-u monitor:{password} {base}/stats")
-    # keepalived's probe: answered by HAProxy itself, without credentials.
+    # keepalived's probe: answered by HAProxy itself, without credentials, on loopback.
     assert curl(host, f"-o /dev/null -w '%{{http_code}}' {base}/livez") == "200"
+    assert curl(host, "-o /dev/null -w '%{http_code}' http://127.0.0.1:8404/livez") == "200"
+    assert "check-haproxy" in host.check_output("grep -h script /etc/keepalived/keepalived.conf")
+    assert "http://127.0.0.1:8404/livez" in host.file("/etc/keepalived/check-haproxy").content_string
 
 
 def test_stats_refuse_clients_outside_the_inventory(host):
     """The test host (the lab's gateway) is in no inventory group: refused even with credentials."""
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"http://{testing.address(me(host))}:8404/metrics", timeout=5, auth=("monitor", "x"))
+        requests.get(
+            f"https://{testing.address(me(host))}:8404/metrics",
+            timeout=5,
+            auth=("monitor", "x"),
+            verify=testing.internal_ca_file(),
+        )
 
 
 def test_every_load_balancer_serves_a_certificate_of_the_site_ca_for_the_vip(host):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import ssl
 import tempfile
 import time
 import urllib.error
@@ -45,11 +46,23 @@ def timed(settings: Settings, kind: str, body: Callable[[], JobResult]) -> JobRe
     return result
 
 
+def patroni_tls(settings: Settings) -> ssl.SSLContext | None:
+    """For an https URL: Patroni's certificate checked against the internal CA, and the
+    node's own certificate shown (the REST API answers no one without one)."""
+    if not settings.patroni_url.startswith("https://"):
+        return None
+    tls = settings.patroni_tls_dir
+    context = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+    context.load_cert_chain(tls / "server.crt", tls / "server.key")
+    return context
+
+
 def patroni_role(settings: Settings, timeout: float = 3) -> str:
     """'leader' when this node's Patroni holds the leader lock, else 'replica' (or 'unknown')."""
     try:
+        context = patroni_tls(settings)
         # The URL is http(s) only: Settings.load checks HORILLA_BACKUP_PATRONI_URL.
-        with urllib.request.urlopen(f"{settings.patroni_url}/leader", timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{settings.patroni_url}/leader", timeout=timeout, context=context) as resp:  # noqa: S310
             return "leader" if resp.status == 200 else "replica"
     except urllib.error.HTTPError as exc:
         # Patroni answers 503 on every member that is not the leader.

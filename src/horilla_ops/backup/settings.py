@@ -41,6 +41,9 @@ class Settings:
     pg_socket_dir: Path = Path("/var/run/postgresql")
     database: str = "horilla"
     patroni_url: str = "http://127.0.0.1:8008"
+    # Over https Patroni answers only clients with a certificate of the internal CA:
+    # this directory holds the node's (server.crt, server.key) and the CA's (ca.crt).
+    patroni_tls_dir: Path = Path("/etc/postgresql/tls")
     patroni_service: str = "patroni"
     # restic: repository URL, password file, ssh command for the sftp backend.
     restic_repository: str = ""
@@ -90,6 +93,7 @@ class Settings:
             pg_socket_dir=Path(get("PG_SOCKET_DIR", str(cls.pg_socket_dir))),
             database=get("DATABASE", cls.database),
             patroni_url=patroni_url,
+            patroni_tls_dir=Path(get("PATRONI_TLS_DIR", str(cls.patroni_tls_dir))),
             patroni_service=get("PATRONI_SERVICE", cls.patroni_service),
             restic_repository=get("RESTIC_REPOSITORY"),
             restic_password_file=Path(get("RESTIC_PASSWORD_FILE", str(cls.restic_password_file))),
