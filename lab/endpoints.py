@@ -36,7 +36,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("app", "gunicorn (Horilla)", "http://{host}:8000/health/", 8000),
     Endpoint("postgres", "Patroni REST API (client certificate)", "https://{host}:8008/cluster", 8008),
-    Endpoint("etcd", "etcd client", "http://{host}:2379/health", 2379),
+    Endpoint("etcd", "etcd client (client certificate)", "https://{host}:2379/health", 2379),
     Endpoint("redis", "Redis", "redis://{host}:6379", 6379),
     Endpoint("sentinel", "Redis Sentinel", "redis://{host}:26379", 26379),
     Endpoint("elasticsearch", "Elasticsearch", "https://{host}:9200/_cluster/health", 9200),

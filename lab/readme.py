@@ -337,6 +337,21 @@ def drills_table() -> str:
             f"{shaded['graphs_shaded']} graphs {_s(shaded['seconds_announce_to_shaded'])} after the announcement "
             f"(Prometheus held it after {_s(shaded['seconds_announce_to_prometheus'])}) |"
         )
+    moved = _load("etcd-tls")
+    if moved.get("events"):
+        steps = [e for e in moved["events"] if e["name"] != "converge again"]
+        again = _event("etcd-tls", "converge again")
+        rows.append(
+            "| a running site of the release before etcd's TLS moved to it (`playbooks/etcd-tls.yml`, then "
+            "`site.yml`) under the users' load | "
+            # molecule/cluster/converge.yml is the lab's site.yml
+            + " + ".join(
+                f"{'site.yml' if e['name'].endswith('converge.yml') else Path(e['name']).name} {_s(e['seconds'])}"
+                for e in steps
+            )
+            + f"; {moved['totals']['failed_requests']} of {moved['totals']['requests']} requests failed"
+            + (f"; the converge after changed {len(again['changed_hosts'])} hosts |" if again else " |")
+        )
     after = _event("converge-after-drill", "site_converge")
     if after:
         rows.append(

@@ -114,7 +114,7 @@ def test_the_groups_wire_the_tiers(tmp_path, resolve):
     assert wired["_postgresql_patroni_config.etcd3.hosts"] == ["192.0.2.21:2379", "192.0.2.22:2379", "192.0.2.61:2379"]
     assert wired["_prometheus_monitoring_alertmanagers"] == ["192.0.2.61:9093"]
     assert wired["_etcd_initial_cluster"] == (
-        "db1=http://192.0.2.21:2380,db2=http://192.0.2.22:2380,mon1=http://192.0.2.61:2380"
+        "db1=https://192.0.2.21:2380,db2=https://192.0.2.22:2380,mon1=https://192.0.2.61:2380"
     )
     assert wired["postgresql_archive_command"] == "pgbackrest --stanza=horilla archive-push %p"
     assert wired["prometheus_haproxy_stats_user"] == "stats"

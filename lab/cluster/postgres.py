@@ -87,10 +87,14 @@ def wait_healthy(timeout: float = 180) -> None:
 
 # --- etcd, Patroni's DCS -------------------------------------------------------------
 
+# etcdctl on a member as root, with the settings its login shells get (roles/etcd:
+# https on loopback, the member's certificate of the internal CA).
+ETCDCTL = ". /etc/profile.d/etcdctl.sh && etcdctl"
+
 
 def etcd_members(ask: str | None = None) -> dict[str, dict]:
     """`etcdctl member list` by member name, as one etcd host sees it (the first by default)."""
-    out = testing.host(ask or testing.names("etcd")[0]).check_output("etcdctl member list -w json")
+    out = testing.host(ask or testing.names("etcd")[0]).check_output(f"{ETCDCTL} member list -w json")
     return {m.get("name", ""): m for m in json.loads(out)["members"]}
 
 
@@ -101,7 +105,7 @@ def etcd_leader(exclude: str | None = None) -> str | None:
         if name == exclude:
             continue
         host = testing.host(name)
-        status, members = host.run("etcdctl endpoint status -w json"), host.run("etcdctl member list -w json")
+        status, members = host.run(f"{ETCDCTL} endpoint status -w json"), host.run(f"{ETCDCTL} member list -w json")
         if status.rc != 0 or members.rc != 0:
             continue
         leader = json.loads(status.stdout)[0]["Status"]["leader"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lab.playbook import render_role_template
@@ -20,6 +21,7 @@ def render(tmp_path: Path, password: str) -> dict:
         "loadbalancers": {"lb1": "192.0.2.11", "lb2": "192.0.2.12"},
         "app": {"app1": "192.0.2.21"},
         "postgres": {"db1": "192.0.2.31"},
+        "etcd": {"db1": "192.0.2.31", "mon1": "192.0.2.61"},
         "redis": {"redis1": "192.0.2.41"},
         "elasticsearch": {"es1": "192.0.2.51"},
     }
@@ -46,9 +48,13 @@ def test_haproxy_is_scraped_over_verified_tls_with_a_password_file(tmp_path) -> 
     assert len(job["static_configs"]) == 2
 
 
-def test_patroni_is_scraped_over_verified_tls_with_the_hosts_certificate(tmp_path) -> None:
-    """Patroni's REST API answers only clients with a certificate of the internal CA."""
-    (job,) = [job for job in render(tmp_path, SECRET)["scrape_configs"] if job["job_name"] == "patroni"]
+@pytest.mark.parametrize(
+    ("name", "targets"), [("patroni", ["192.0.2.31:8008"]), ("etcd", ["192.0.2.31:2379", "192.0.2.61:2379"])]
+)
+def test_patroni_and_etcd_are_scraped_over_verified_tls_with_the_hosts_certificate(tmp_path, name, targets) -> None:
+    """Patroni's REST API and etcd answer only clients with a certificate of the internal CA."""
+    config = render(tmp_path, SECRET)
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == name]
     assert job["scheme"] == "https"
     assert job["tls_config"] == {
         "ca_file": "/etc/prometheus/tls/ca.crt",
@@ -56,7 +62,11 @@ def test_patroni_is_scraped_over_verified_tls_with_the_hosts_certificate(tmp_pat
         "key_file": "/etc/prometheus/tls/node.key",
     }
     assert "basic_auth" not in job
-    assert job["static_configs"][0]["targets"] == ["192.0.2.31:8008"]
+    assert [t for c in job["static_configs"] for t in c["targets"]] == targets
+    # A bare TCP probe never completes the handshake; the job's `up` says they answer.
+    (tcp,) = [job for job in config["scrape_configs"] if job["job_name"] == "blackbox_tcp"]
+    probed = [t for c in tcp["static_configs"] for t in c["targets"]]
+    assert not [t for t in probed if t in targets], probed
 
 
 def test_without_a_password_haproxy_is_scraped_without_auth(tmp_path) -> None:
@@ -81,5 +91,5 @@ def test_every_exporter_is_scraped_over_verified_tls_with_the_scrape_user(tmp_pa
         assert job["tls_config"] == {"ca_file": "/etc/prometheus/tls/ca.crt"}, name
         assert job["basic_auth"] == {"username": "prometheus", "password_file": "/etc/prometheus/scrape.password"}, name
     # Not exporters of the Prometheus toolkit: their own TLS is issue 23's still.
-    for name in set(jobs) - set(exporters) - {"haproxy", "patroni"}:
+    for name in set(jobs) - set(exporters) - {"haproxy", "patroni", "etcd"}:
         assert "scheme" not in jobs[name], name

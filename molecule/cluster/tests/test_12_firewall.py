@@ -178,7 +178,6 @@ def test_each_group_reaches_exactly_what_it_needs(site, group):
 PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
     "http on the vip": ([80], "carries nothing: every request gets a 301 to https (roles/haproxy, app.cfg.j2)"),
     "app": ([8000], "gunicorn behind HAProxy: TLS ends on the VIP, the hop to the app node is HTTP"),
-    "etcd": ([2379, 2380], "etcd client and peer traffic without TLS"),
     "redis": ([6379, 26379], "Redis and Sentinel without TLS"),
     "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
 }
@@ -201,6 +200,8 @@ TLS_PORTS = {
     9094: "the Alertmanagers' gossip (mutual TLS)",
     8008: "Patroni's REST API (a client certificate of the internal CA required)",
     8404: "HAProxy's stats and /metrics (the internal CA's certificate)",
+    2379: "etcd's clients (a client certificate of the internal CA required)",
+    2380: "etcd's peers (mutual TLS)",
 }
 
 

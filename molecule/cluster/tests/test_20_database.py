@@ -236,11 +236,22 @@ def test_app_database_owned_by_app_role():
 # --- etcd, Patroni's DCS ------------------------------------------------------------------
 
 
+ETCD_TLS = "/etc/etcd/tls"
+ETCD_CA = f"{ETCD_TLS}/ca.crt"
+# HTTP/1.1: the peer listener offers h2 in the handshake but serves its /members over 1.1.
+ETCD_ANONYMOUS = f"curl -s --http1.1 --max-time 5 --cacert {ETCD_CA}"
+ETCD_CURL = f"{ETCD_ANONYMOUS} --cert {ETCD_TLS}/server.crt --key {ETCD_TLS}/server.key"
+
+
 def test_etcd_has_three_healthy_members():
+    """Asked as an operator would, with root's login settings (https, the member's certificate)."""
     mon1 = testing.host("mon1")
-    members = json.loads(mon1.check_output("ETCDCTL_API=3 etcdctl member list -w json"))["members"]
+    members = json.loads(mon1.check_output(f"{cluster.ETCDCTL} member list -w json"))["members"]
     assert sorted(m["name"] for m in members) == sorted(testing.names("etcd"))
-    health = mon1.run("ETCDCTL_API=3 etcdctl endpoint health --cluster")
+    addresses = {m["name"]: (m["peerURLs"], m["clientURLs"]) for m in members}
+    for name in testing.names("etcd"):
+        assert addresses[name] == ([f"https://{testing.address(name)}:2380"], [f"https://{testing.address(name)}:2379"])
+    health = mon1.run(f"{cluster.ETCDCTL} endpoint health --cluster")
     assert health.rc == 0, health.stderr
     assert health.stdout.count("is healthy") + health.stderr.count("is healthy") == len(testing.names("etcd"))
 
@@ -248,9 +259,24 @@ def test_etcd_has_three_healthy_members():
 def test_etcd_metrics_report_a_leader_and_listen_internally():
     for name in testing.names("etcd"):
         node = testing.host(name)
-        body = node.check_output(f"curl -sf http://{testing.address(name)}:2379/metrics")
+        body = node.check_output(f"{ETCD_CURL} -f https://{testing.address(name)}:2379/metrics")
         assert "etcd_server_has_leader 1" in body.splitlines(), name
         assert not node.socket("tcp://0.0.0.0:2379").is_listening, name
+
+
+def test_etcd_answers_only_clients_with_a_certificate_of_the_internal_ca():
+    """Client and peer listeners: TLS checked by address, a client certificate required
+    (no HTTP answer without one), nothing served over plain http."""
+    for name in testing.names("etcd"):
+        node, address = testing.host(name), testing.address(name)
+        for port, path in ((2379, "/health"), (2380, "/members")):
+            url = f"https://{address}:{port}{path}"
+            assert node.check_output(f"{ETCD_CURL} -o /dev/null -w '%{{http_code}}' {url}") == "200", (name, port)
+            anonymous = node.run(f"{ETCD_ANONYMOUS} -o /dev/null -w '%{{http_code}}' {url}")
+            assert anonymous.rc not in (0, 28) and anonymous.stdout == "000", (name, port, anonymous)
+            # Go's TLS server answers a plain request with a bare 400, never etcd's data.
+            plain = node.run(f"curl -s --max-time 5 http://{address}:{port}{path}")
+            assert "health" not in plain.stdout and "clientURLs" not in plain.stdout, (name, port, plain.stdout)
 
 
 # --- HAProxy's Postgres listeners ---------------------------------------------------------

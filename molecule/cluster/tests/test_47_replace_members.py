@@ -29,6 +29,7 @@ import pytest
 
 from lab import testing
 from lab.cluster import app, cache, health, postgres, report, run_playbook
+from lab.cluster.postgres import ETCDCTL
 
 MARKER = f"replace-{int(time.time())}"
 
@@ -47,7 +48,7 @@ class Member:
 
 
 def _etcd_whole() -> bool:
-    result = testing.host(postgres.hosts()[0]).run("etcdctl endpoint health --cluster")
+    result = testing.host(postgres.hosts()[0]).run(f"{ETCDCTL} endpoint health --cluster")
     return (result.stdout + result.stderr).count("is healthy") == len(testing.names("etcd"))
 
 
@@ -74,10 +75,10 @@ MEMBERS = [
         # mon1: an etcd member without a database, so only the DCS loses a member.
         lambda: "mon1",
         "systemctl stop etcd && rm -rf /var/lib/etcd/default /etc/default/etcd",
-        lambda marker: testing.host(postgres.hosts()[0]).run_expect([0], f"etcdctl put /drill/replace {marker}"),
-        lambda victim: testing.host(victim).check_output("etcdctl get --print-value-only /drill/replace") or None,
+        lambda marker: testing.host(postgres.hosts()[0]).run_expect([0], f"{ETCDCTL} put /drill/replace {marker}"),
+        lambda victim: testing.host(victim).check_output(f"{ETCDCTL} get --print-value-only /drill/replace") or None,
         _etcd_whole,
-        lambda: testing.host(postgres.hosts()[0]).run_expect([0], "etcdctl del /drill/replace"),
+        lambda: testing.host(postgres.hosts()[0]).run_expect([0], f"{ETCDCTL} del /drill/replace"),
     ),
     Member(
         "postgres_replica_replaced",
