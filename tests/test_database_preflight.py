@@ -130,6 +130,14 @@ def test_postgres_without_a_ca_is_refused(tmp_path):
     ) or "db1 needs the internal CA for etcd's TLS: set etcd_tls_ca_dir (by default postgresql_tls_ca_dir)" in text
 
 
+def test_etcd_on_another_ca_than_patroni_is_refused(tmp_path):
+    """Patroni shows etcd its node's certificate and checks etcd's against its own CA."""
+    result = run_preflight(tmp_path, extra_vars={"etcd_tls_ca_dir": "/nonexistent/other-ca"})
+    assert not result.ok
+    text = " ".join(result.stdout.split())
+    assert "etcd_tls_ca_dir of db1 (/nonexistent/other-ca) is not postgresql_tls_ca_dir of db1" in text
+
+
 def test_a_ca_the_role_may_not_create_must_be_there(tmp_path):
     result = run_preflight(tmp_path, extra_vars={"postgresql_tls_ca_create": False})
     assert not result.ok
