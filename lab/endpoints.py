@@ -34,7 +34,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         per_host=False,
         vip="internal_vip",
     ),
-    Endpoint("app", "gunicorn (Horilla)", "http://{host}:8000/health/", 8000),
+    Endpoint("app", "gunicorn (Horilla, client certificate)", "https://{host}:8000/health/", 8000),
     Endpoint("postgres", "Patroni REST API (client certificate)", "https://{host}:8008/cluster", 8008),
     Endpoint("etcd", "etcd client (client certificate)", "https://{host}:2379/health", 2379),
     Endpoint("redis", "Redis", "redis://{host}:6379", 6379),

@@ -337,12 +337,16 @@ def drills_table() -> str:
             f"{shaded['graphs_shaded']} graphs {_s(shaded['seconds_announce_to_shaded'])} after the announcement "
             f"(Prometheus held it after {_s(shaded['seconds_announce_to_prometheus'])}) |"
         )
-    moved = _load("etcd-tls")
-    if moved.get("events"):
+    # The measured upgrades of lab.cluster.upgrade: a running site of the release before
+    # a change moved to it by its playbook, then site.yml.
+    for name, change in (("etcd-tls", "etcd's TLS"), ("app-tls", "gunicorn's TLS")):
+        moved = _load(name)
+        if not moved.get("events"):
+            continue
         steps = [e for e in moved["events"] if e["name"] != "converge again"]
-        again = _event("etcd-tls", "converge again")
+        again = _event(name, "converge again")
         rows.append(
-            "| a running site of the release before etcd's TLS moved to it (`playbooks/etcd-tls.yml`, then "
+            f"| a running site of the release before {change} moved to it (`playbooks/{name}.yml`, then "
             "`site.yml`) under the users' load | "
             # molecule/cluster/converge.yml is the lab's site.yml
             + " + ".join(

@@ -100,6 +100,47 @@ def test_app_frontends_and_backend(tmp_path):
     assert "0.0.0.0" not in cfg and "*:" not in cfg  # noqa: S104 (asserting its absence)
 
 
+def app_servers(cfg: str, backend: str = "horilla") -> list[list[str]]:
+    block = cfg.split(f"\nbackend {backend}\n")[1].split("\nbackend ")[0]
+    return [line.split() for line in block.splitlines() if line.strip().startswith("server app")]
+
+
+TLS_TO_APP = ["ssl", "verify", "required", "ca-file", "/etc/haproxy/tls/internal-ca.crt"]
+
+
+def test_the_app_nodes_are_reached_over_tls_with_a_client_certificate(tmp_path):
+    """gunicorn speaks TLS only and wants a certificate of the internal CA: every line, in
+    both backends, checks the node's certificate (CA and name) and shows the load
+    balancer's own; the health checks inherit it."""
+    cfg = render(tmp_path, {"app": ["app1", "app2"]})
+    for backend in ("horilla", "horilla_live"):
+        servers = app_servers(cfg, backend)
+        assert [words[1] for words in servers] == ["app1", "app2"]
+        for words in servers:
+            assert words[words.index("ssl") :] == [
+                *TLS_TO_APP,
+                "verifyhost",
+                words[1],
+                "crt",
+                "/etc/haproxy/tls/internal.pem",
+            ]
+            assert "disabled" not in words
+
+
+def test_a_site_moving_to_tls_keeps_its_http_lines_serving_beside_disabled_tls_ones(tmp_path):
+    """playbooks/app-tls.yml: a node still on HTTP serves through <node>-http while its TLS
+    line waits, disabled, for the playbook to put it in rotation; a node moved already has
+    its TLS line only."""
+    cfg = render(tmp_path, {"app": ["app1", "app2"]}, {"_haproxy_app_plain_servers": ["app2"]})
+    for backend in ("horilla", "horilla_live"):
+        servers = {words[1]: words for words in app_servers(cfg, backend)}
+        assert list(servers) == ["app1", "app2-http", "app2"]
+        assert servers["app2-http"] == ["server", "app2-http", "192.0.2.11:8000", "cookie", "app2"]
+        assert servers["app2"][3:8] == TLS_TO_APP and servers["app2"][-1] == "disabled"
+        assert "cookie" not in servers["app2"]  # one node, one cookie value: the serving line's
+        assert "disabled" not in servers["app1"] and "ssl" in servers["app1"]
+
+
 def test_rate_limit_off_and_exemptions(tmp_path):
     cfg = render(tmp_path, {"app": ["app1"]}, {"haproxy_app_rate_limit_requests": 0})
     assert "stick-table" not in cfg and "429" not in cfg

@@ -31,7 +31,19 @@ def nodes() -> list[str]:
 
 
 def url(node: str, path: str) -> str:
-    return f"http://{testing.address(node)}:{PORT}{path}"
+    return f"https://{testing.address(node)}:{PORT}{path}"
+
+
+def node_tls() -> dict:
+    """What a client of gunicorn needs (requests' keyword arguments): the node's certificate
+    checked against the internal CA, and a certificate of that CA shown (gunicorn answers
+    no one without one)."""
+    return {"verify": testing.internal_ca_file(), "cert": testing.internal_client_cert()}
+
+
+# curl on an app node as the node itself, with its own certificate of the internal CA.
+TLS_DIR = "/etc/horilla/tls"
+CURL = f"curl --cacert {TLS_DIR}/ca.crt --cert {TLS_DIR}/node.crt --key {TLS_DIR}/node.key"
 
 
 def admin_password() -> str:
@@ -45,7 +57,7 @@ def on_node(node: str, command: str) -> str:
 
 def detailed(node: str) -> dict:
     """/health/detailed/ of a node, asked from the node itself (an internal client)."""
-    return json.loads(on_node(node, f"curl -s --max-time 10 {url(node, '/health/detailed/')}"))
+    return json.loads(on_node(node, f"{CURL} -s --max-time 10 {url(node, '/health/detailed/')}"))
 
 
 def scheduled_runs(since: float) -> list[tuple[str, int, str]]:
@@ -143,7 +155,8 @@ def while_users_work(steps: Callable[[], T]) -> tuple[T, Summary, float]:
 class Browser:
     """A user's browser with Horilla: through the VIP, or straight to one app node with the
     Host and X-Forwarded-Proto headers HAProxy sends (so upstream's DEBUG=False checks
-    pass). Cookies are kept by hand: Horilla marks them Secure, and a node is plain HTTP.
+    pass) and a certificate of the internal CA, as HAProxy shows. Cookies are kept by hand:
+    one jar for the VIP and the nodes, whose addresses differ.
     """
 
     def __init__(self, node: str | None = None) -> None:
@@ -155,14 +168,16 @@ class Browser:
 
     def _send(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = kwargs.pop("headers", {})
+        tls = {"verify": balancer.ca_file()}
         if self.node:
             headers.update({"Host": balancer.vip(), "X-Forwarded-Proto": "https"})
+            tls = node_tls()
         response = requests.request(
             method,
             self._url(path),
             headers=headers,
             cookies=self.cookies,
-            verify=balancer.ca_file(),
+            **tls,
             timeout=kwargs.pop("timeout", 30),
             allow_redirects=False,
             **kwargs,

@@ -49,10 +49,18 @@ def test_haproxy_is_scraped_over_verified_tls_with_a_password_file(tmp_path) -> 
 
 
 @pytest.mark.parametrize(
-    ("name", "targets"), [("patroni", ["192.0.2.31:8008"]), ("etcd", ["192.0.2.31:2379", "192.0.2.61:2379"])]
+    ("name", "targets"),
+    [
+        ("patroni", ["192.0.2.31:8008"]),
+        ("etcd", ["192.0.2.31:2379", "192.0.2.61:2379"]),
+        ("horilla", ["192.0.2.21:8000"]),
+    ],
 )
-def test_patroni_and_etcd_are_scraped_over_verified_tls_with_the_hosts_certificate(tmp_path, name, targets) -> None:
-    """Patroni's REST API and etcd answer only clients with a certificate of the internal CA."""
+def test_patroni_etcd_and_gunicorn_are_scraped_over_verified_tls_with_the_hosts_certificate(
+    tmp_path, name, targets
+) -> None:
+    """Patroni's REST API, etcd and gunicorn answer only clients with a certificate of the
+    internal CA."""
     config = render(tmp_path, SECRET)
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == name]
     assert job["scheme"] == "https"
@@ -90,6 +98,10 @@ def test_every_exporter_is_scraped_over_verified_tls_with_the_scrape_user(tmp_pa
         assert job["scheme"] == "https", name
         assert job["tls_config"] == {"ca_file": "/etc/prometheus/tls/ca.crt"}, name
         assert job["basic_auth"] == {"username": "prometheus", "password_file": "/etc/prometheus/scrape.password"}, name
-    # Not exporters of the Prometheus toolkit: their own TLS is issue 23's still.
-    for name in set(jobs) - set(exporters) - {"haproxy", "patroni", "etcd"}:
-        assert "scheme" not in jobs[name], name
+    # Every other job speaks TLS with a client certificate or HAProxy's user (above).
+    assert set(jobs) - set(exporters) == {"haproxy", "patroni", "etcd", "horilla"}
+    # The app nodes' probes go over https: the blackbox exporter's module (http_app)
+    # checks gunicorn's certificate and shows its host's.
+    assert jobs["blackbox_http"]["params"] == {"module": ["http_app"]}
+    probed = [t for c in jobs["blackbox_http"]["static_configs"] for t in c["targets"]]
+    assert probed and all(t.startswith("https://192.0.2.21:8000/") for t in probed), probed

@@ -177,12 +177,12 @@ def test_each_group_reaches_exactly_what_it_needs(site, group):
 # the test; a name that no longer matches anything is reported as fixed.
 PLAINTEXT_EXCEPTIONS: dict[str, tuple[list[int], str]] = {
     "http on the vip": ([80], "carries nothing: every request gets a 301 to https (roles/haproxy, app.cfg.j2)"),
-    "app": ([8000], "gunicorn behind HAProxy: TLS ends on the VIP, the hop to the app node is HTTP"),
     "redis": ([6379, 26379], "Redis and Sentinel without TLS"),
     "glusterfs": ([24007, 24008, *GLUSTER_BRICKS], "GlusterFS management and bricks without TLS"),
 }
 # Listeners that speak TLS already: the probe must find them so (it can tell).
 TLS_PORTS = {
+    8000: "gunicorn (a client certificate of the internal CA required)",
     9200: "Elasticsearch HTTP",
     9300: "Elasticsearch transport",
     8432: "pgBackRest's TLS server",

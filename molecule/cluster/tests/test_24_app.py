@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 
+import pytest
 import requests
 
 from lab import testing
@@ -29,7 +30,7 @@ def node_name(host) -> str:
 
 def status(name: str, path: str, **kwargs) -> int:
     try:
-        return requests.get(app.url(name, path), timeout=5, **kwargs).status_code
+        return requests.get(app.url(name, path), timeout=5, **app.node_tls(), **kwargs).status_code
     except requests.RequestException:
         return 0
 
@@ -55,14 +56,14 @@ def test_every_endpoint_answers_on_every_node(host):
     """From the node itself (an internal address): all five endpoints."""
     name = node_name(host)
     for path in ("/health/", "/health/live/", "/health/ready/", "/health/detailed/", "/metrics/"):
-        code = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {app.url(name, path)}")
+        code = host.check_output(f"{app.CURL} -s -o /dev/null -w '%{{http_code}}' {app.url(name, path)}")
         assert code == "200", path
     # One answer may be "unavailable" on a starved 2-core machine (a dependency check
     # past its 1 s timeout, seen once in CI while another scenario converged): HAProxy
     # acts only on two failed checks in a row, so the node must be ready again soon.
 
     def ready_answer() -> dict | None:
-        answer = json.loads(host.check_output(f"curl -s {app.url(name, '/health/ready/')}"))
+        answer = json.loads(host.check_output(f"{app.CURL} -s {app.url(name, '/health/ready/')}"))
         return answer if answer["status"] == "ready" else None
 
     ready = testing.wait_for(ready_answer, timeout=30, what=f"{name} /health/ready/ says ready")
@@ -85,15 +86,34 @@ def test_every_endpoint_answers_on_every_node(host):
     # pass its timeout once (CI saw the database's 3 s connect timeout while another
     # scenario converged); the series must show every check up again soon.
     def metrics_up() -> str | None:
-        metrics = host.check_output(f"curl -s {app.url(name, '/metrics/')}")
+        metrics = host.check_output(f"{app.CURL} -s {app.url(name, '/metrics/')}")
         return metrics if all(s in metrics for s in series) else None
 
     metrics = testing.wait_for(metrics_up, timeout=30, what=f"{name} /metrics/ with every check up")
     assert all(s in metrics for s in series), series
 
 
+def test_gunicorn_answers_only_clients_with_a_certificate_of_the_internal_ca(host):
+    """TLS checked by address and a client certificate required: no HTTP answer without
+    one, and nothing over plain HTTP (what HAProxy and Prometheus show, the node's own)."""
+    name = node_name(host)
+    url = app.url(name, "/health/")
+    assert host.check_output(f"{app.CURL} -s -o /dev/null -w '%{{http_code}}' {url}") == "200"
+    anonymous = host.run(f"curl -s --max-time 5 -o /dev/null -w '%{{http_code}}' --cacert {app.TLS_DIR}/ca.crt {url}")
+    # Refused in the handshake (curl 35, 55 or 56 by when the alert arrives), never an
+    # HTTP status, and not by curl's timeout (28).
+    assert anonymous.rc not in (0, 28) and anonymous.stdout == "000", anonymous
+    plain = host.run(
+        f"curl -s --max-time 5 -o /dev/null -w '%{{http_code}}' http://{testing.address(name)}:{app.PORT}/health/"
+    )
+    assert plain.stdout in ("000", "400"), plain  # no page over plain HTTP
+    with pytest.raises(requests.exceptions.ConnectionError):  # SSLError, or reset after TLS 1.3
+        requests.get(url, timeout=5, verify=testing.internal_ca_file())
+
+
 def test_internal_endpoints_refuse_clients_outside_the_inventory(host):
-    """The test host (the lab's gateway) is no inventory host: it gets the public endpoints only."""
+    """The test host (the lab's gateway) is no inventory host: with a certificate of the
+    internal CA it reaches gunicorn, and still gets the public endpoints only."""
     name = node_name(host)
     assert status(name, "/health/") == 200
     assert status(name, "/health/ready/") == 200
@@ -104,9 +124,17 @@ def test_internal_endpoints_refuse_clients_outside_the_inventory(host):
 def test_pages_keep_upstreams_https_redirect_and_serve_the_login(host):
     name = node_name(host)
     vip = {"Host": app.balancer.vip()}
-    plain = requests.get(app.url(name, "/login/"), timeout=5, allow_redirects=False, headers=vip)
+    # The proxy's word decides (SECURE_PROXY_SSL_HEADER), not the hop's TLS: a request
+    # HAProxy marked as plain HTTP is redirected, as upstream does with DEBUG=False.
+    plain = requests.get(
+        app.url(name, "/login/"),
+        timeout=5,
+        allow_redirects=False,
+        headers={**vip, "X-Forwarded-Proto": "http"},
+        **app.node_tls(),
+    )
     assert plain.status_code == 301, "DEBUG=False: plain HTTP is redirected, as upstream does"
-    page = requests.get(app.url(name, "/login/"), timeout=10, headers={**vip, **PUBLIC})
+    page = requests.get(app.url(name, "/login/"), timeout=10, headers={**vip, **PUBLIC}, **app.node_tls())
     assert page.status_code == 200 and "<title>Login - Horilla" in page.text
 
 
@@ -114,7 +142,7 @@ def test_requests_are_logged_as_json_with_the_proxys_request_id(host):
     name = node_name(host)
     rid = f"site-{uuid.uuid4().hex[:12]}"
     headers = {"Host": app.balancer.vip(), **PUBLIC, "X-Request-ID": rid}
-    response = requests.get(app.url(name, "/login/"), timeout=10, headers=headers)
+    response = requests.get(app.url(name, "/login/"), timeout=10, headers=headers, **app.node_tls())
     assert response.headers["X-Request-ID"] == rid
     line = testing.wait_for(
         lambda: host.run(f"grep -h '{rid}' /var/log/horilla/app/app.log").stdout.strip(), 10, "the request's log line"
@@ -131,7 +159,10 @@ def test_logs_rotate_and_the_app_writes_to_the_new_file(host):
     assert host.file(f"{log}.1").exists, "rotated"
     rid = f"after-rotation-{uuid.uuid4().hex[:8]}"
     requests.get(
-        app.url(name, "/login/"), timeout=10, headers={"Host": app.balancer.vip(), **PUBLIC, "X-Request-ID": rid}
+        app.url(name, "/login/"),
+        timeout=10,
+        headers={"Host": app.balancer.vip(), **PUBLIC, "X-Request-ID": rid},
+        **app.node_tls(),
     )
     testing.wait_for(lambda: rid in host.file(log).content_string, 10, "a line in the new app.log")
     assert rid not in host.file(f"{log}.1").content_string
@@ -188,7 +219,7 @@ def leader_nodes() -> list[str]:
     """Nodes whose /metrics/ say they hold the scheduler lock (asked from each node)."""
     leaders = []
     for name in app.nodes():
-        probe = testing.host(name).run(f"curl -s --max-time 5 {app.url(name, '/metrics/')}")
+        probe = testing.host(name).run(f"{app.CURL} -s --max-time 5 {app.url(name, '/metrics/')}")
         if probe.rc == 0 and "horilla_scheduler_leader 1.0" in probe.stdout:
             leaders.append(name)
     return leaders
@@ -210,7 +241,7 @@ def test_upstreams_scheduled_jobs_run_on_exactly_one_node():
 
 def business_gauges(name: str) -> dict[str, float]:
     """The horilla_business_* samples of a node's /metrics/, by series (labels included)."""
-    text = testing.host(name).check_output(f"curl -s --max-time 5 {app.url(name, '/metrics/')}")
+    text = testing.host(name).check_output(f"{app.CURL} -s --max-time 5 {app.url(name, '/metrics/')}")
     samples = [line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("horilla_business_")]
     return {series: float(value) for series, value in samples}
 
